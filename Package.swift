@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "swift-db-pool",
+    // Synchronization.Mutex/Atomic need macOS 15; Linux has them unconditionally.
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "DBPool", targets: ["DBPool"]),
+        .library(name: "DBPoolTesting", targets: ["DBPoolTesting"]),
+        .library(name: "DBPoolSQLite", targets: ["DBPoolSQLite"]),
+        .library(name: "DBPoolPostgres", targets: ["DBPoolPostgres"]),
+        .executable(name: "dbpool-demo", targets: ["dbpool-demo"]),
+    ],
+    targets: [
+        .target(name: "DBPool"),
+        .target(name: "DBPoolTesting", dependencies: ["DBPool"]),
+        .systemLibrary(
+            name: "CSQLite3",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
+        ),
+        .target(name: "DBPoolSQLite", dependencies: ["DBPool", "CSQLite3"]),
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        .target(name: "DBPoolPostgres", dependencies: ["DBPool", "CLibPQ"]),
+        .executableTarget(name: "dbpool-demo", dependencies: ["DBPool", "DBPoolSQLite", "DBPoolPostgres"]),
+        .testTarget(name: "DBPoolTests", dependencies: ["DBPool", "DBPoolTesting"]),
+        .testTarget(name: "DBPoolSQLiteTests", dependencies: ["DBPool", "DBPoolTesting", "DBPoolSQLite"]),
+        .testTarget(name: "DBPoolPostgresTests", dependencies: ["DBPool", "DBPoolTesting", "DBPoolPostgres"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
