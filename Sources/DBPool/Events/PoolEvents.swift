@@ -28,12 +28,12 @@ public final class PoolEvents<Connection>: Sendable {
     /// `(connection)`.
     public typealias ConnectionListener = @Sendable (Connection) -> Void
 
-    struct Entry<L> {
+    struct Entry<L: Sendable>: Sendable {
         var id: Int
         var listener: L
     }
 
-    struct Registry {
+    struct Registry: Sendable {
         var nextID = 0
         var firstConnect: [Entry<ConnectListener>] = []
         var connect: [Entry<ConnectListener>] = []
@@ -48,16 +48,16 @@ public final class PoolEvents<Connection>: Sendable {
 
         var mask: Int {
             var m = 0
-            if !firstConnect.isEmpty { m |= Kind.firstConnect.rawValue }
-            if !connect.isEmpty { m |= Kind.connect.rawValue }
-            if !checkout.isEmpty { m |= Kind.checkout.rawValue }
-            if !checkin.isEmpty { m |= Kind.checkin.rawValue }
-            if !reset.isEmpty { m |= Kind.reset.rawValue }
-            if !invalidate.isEmpty { m |= Kind.invalidate.rawValue }
-            if !softInvalidate.isEmpty { m |= Kind.softInvalidate.rawValue }
-            if !close.isEmpty { m |= Kind.close.rawValue }
-            if !detach.isEmpty { m |= Kind.detach.rawValue }
-            if !closeDetached.isEmpty { m |= Kind.closeDetached.rawValue }
+            if !firstConnect.isEmpty { m |= PoolEventKind.firstConnect.rawValue }
+            if !connect.isEmpty { m |= PoolEventKind.connect.rawValue }
+            if !checkout.isEmpty { m |= PoolEventKind.checkout.rawValue }
+            if !checkin.isEmpty { m |= PoolEventKind.checkin.rawValue }
+            if !reset.isEmpty { m |= PoolEventKind.reset.rawValue }
+            if !invalidate.isEmpty { m |= PoolEventKind.invalidate.rawValue }
+            if !softInvalidate.isEmpty { m |= PoolEventKind.softInvalidate.rawValue }
+            if !close.isEmpty { m |= PoolEventKind.close.rawValue }
+            if !detach.isEmpty { m |= PoolEventKind.detach.rawValue }
+            if !closeDetached.isEmpty { m |= PoolEventKind.closeDetached.rawValue }
             return m
         }
 
@@ -75,21 +75,6 @@ public final class PoolEvents<Connection>: Sendable {
         }
     }
 
-    /// One bit per event, so the hot path can skip an event with no listeners without locking.
-    struct Kind: OptionSet {
-        let rawValue: Int
-        static let firstConnect = Kind(rawValue: 1 << 0)
-        static let connect = Kind(rawValue: 1 << 1)
-        static let checkout = Kind(rawValue: 1 << 2)
-        static let checkin = Kind(rawValue: 1 << 3)
-        static let reset = Kind(rawValue: 1 << 4)
-        static let invalidate = Kind(rawValue: 1 << 5)
-        static let softInvalidate = Kind(rawValue: 1 << 6)
-        static let close = Kind(rawValue: 1 << 7)
-        static let detach = Kind(rawValue: 1 << 8)
-        static let closeDetached = Kind(rawValue: 1 << 9)
-    }
-
     private let registry: Mutex<Registry>
     private let activeKinds: Atomic<Int>
 
@@ -105,7 +90,7 @@ public final class PoolEvents<Connection>: Sendable {
         activeKinds = Atomic(copy.mask)
     }
 
-    private func add<L>(_ keyPath: WritableKeyPath<Registry, [Entry<L>]>, prepend: Bool, _ listener: L) -> ListenerToken {
+    private func add<L: Sendable>(_ keyPath: WritableKeyPath<Registry, [Entry<L>]>, prepend: Bool, _ listener: L) -> ListenerToken {
         let id = registry.withLock { registry -> Int in
             let id = registry.nextID
             registry.nextID += 1
@@ -203,11 +188,11 @@ public final class PoolEvents<Connection>: Sendable {
     // MARK: Firing (internal)
 
     @inline(__always)
-    func has(_ kind: Kind) -> Bool {
+    func has(_ kind: PoolEventKind) -> Bool {
         activeKinds.load(ordering: .acquiring) & kind.rawValue != 0
     }
 
-    func listeners<L>(_ keyPath: KeyPath<Registry, [Entry<L>]>) -> [Entry<L>] {
+    func listeners<L: Sendable>(_ keyPath: KeyPath<Registry, [Entry<L>]>) -> [Entry<L>] {
         registry.withLock { $0[keyPath: keyPath] }
     }
 
@@ -260,4 +245,19 @@ public final class PoolEvents<Connection>: Sendable {
         guard has(.closeDetached) else { return }
         for e in listeners(\.closeDetached) { e.listener(c) }
     }
+}
+
+/// One bit per event, so the hot path can skip an event with no listeners without locking.
+struct PoolEventKind: OptionSet {
+    let rawValue: Int
+    static let firstConnect = PoolEventKind(rawValue: 1 << 0)
+    static let connect = PoolEventKind(rawValue: 1 << 1)
+    static let checkout = PoolEventKind(rawValue: 1 << 2)
+    static let checkin = PoolEventKind(rawValue: 1 << 3)
+    static let reset = PoolEventKind(rawValue: 1 << 4)
+    static let invalidate = PoolEventKind(rawValue: 1 << 5)
+    static let softInvalidate = PoolEventKind(rawValue: 1 << 6)
+    static let close = PoolEventKind(rawValue: 1 << 7)
+    static let detach = PoolEventKind(rawValue: 1 << 8)
+    static let closeDetached = PoolEventKind(rawValue: 1 << 9)
 }

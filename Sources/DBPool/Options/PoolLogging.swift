@@ -92,6 +92,6 @@ import Darwin
 func writeToStandardError(_ text: String) {
     var text = text
     text.withUTF8 { buffer in
-        _ = fwrite(buffer.baseAddress, 1, buffer.count, stderr)
+        _ = write(2, buffer.baseAddress, buffer.count)
     }
 }

@@ -1,0 +1,195 @@
+/// The handle a caller gets from one checkout: a short-lived proxy over a pooled driver
+/// connection. SQLAlchemy's `_ConnectionFairy` (`PoolProxiedConnection`).
+///
+/// Call ``close()`` to give the connection back, or use `withConnection`, which always does.
+/// Properties of the driver connection are reachable directly through dynamic member lookup
+/// (`fairy.backendPID`); methods through ``dbapiConnection``.
+///
+/// A fairy dropped without `close()` is returned by its `deinit`, with a warning through the
+/// pool's log handler: the Swift analogue of SQLAlchemy's weakref finaliser.
+///
+/// A fairy belongs to one holder at a time. It may be handed to another task or thread, but not
+/// used from two at once.
+// @unchecked Sendable: a fairy is owned by one holder at a time (the pool enforces that one
+// record backs one fairy, except in StaticPool, whose shared record is guarded by the pool's
+// lock). The driver connection it exposes need not be Sendable for the same reason.
+@dynamicMemberLookup
+public final class ConnectionFairy<Connection>: @unchecked Sendable {
+    let pool: any RecordPool<Connection>
+    let context: PoolContext<Connection>
+    /// Where the checkout was requested.
+    public let checkoutSite: CheckoutSite?
+
+    /// The driver connection; `nil` once the fairy is closed or hard-invalidated, or after a
+    /// detached fairy has been closed.
+    public internal(set) var dbapiConnection: Connection?
+    /// The record behind this checkout; `nil` after close, hard invalidation or detach.
+    public internal(set) var record: ConnectionRecord<Connection>?
+    /// SQLAlchemy's re-entrancy counter: nested checkouts of the same fairy (SingletonThreadPool)
+    /// increment it, and only the close that brings it back to zero returns the connection.
+    var counter = 0
+    /// The thread that checked the fairy out (SingletonThreadPool's per-thread bookkeeping).
+    var ownerThread: UInt = 0
+    private var detachedInfo: [String: any Sendable]?
+
+    init(pool: any RecordPool<Connection>, record: ConnectionRecord<Connection>, connection: Connection, site: CheckoutSite?) {
+        self.pool = pool
+        self.context = pool.context
+        self.record = record
+        self.dbapiConnection = connection
+        self.checkoutSite = site
+    }
+
+    deinit {
+        guard counter > 0, dbapiConnection != nil || record != nil else { return }
+        context.log(.warning, "A ConnectionFairy checked out at \(checkoutSite?.description ?? "an unknown site") was dropped without close(); returning its connection to the pool")
+        counter = 0
+        finishReturn(transactionWasReset: false)
+    }
+
+    /// Whether the fairy still has a live driver connection.
+    public var isValid: Bool { dbapiConnection != nil }
+
+    /// Whether the fairy has been detached from its pool.
+    public var isDetached: Bool { record == nil && detachedInfo != nil }
+
+    /// The record's ``ConnectionRecord/info``; a private copy once the fairy is detached.
+    public var info: [String: any Sendable] {
+        get { record?.info ?? detachedInfo ?? [:] }
+        set {
+            if let record {
+                record.info = newValue
+            } else {
+                detachedInfo = newValue
+            }
+        }
+    }
+
+    /// The record's ``ConnectionRecord/recordInfo``; `nil` when detached or closed.
+    public var recordInfo: [String: any Sendable]? {
+        get { record?.recordInfo }
+        set { if let newValue { record?.recordInfo = newValue } }
+    }
+
+    /// Reads a property of the driver connection.
+    ///
+    /// Using a fairy after `close()` is a programming error, and stops the program with a message
+    /// that says so; check ``isValid`` or use ``dbapiConnection`` where the fairy may be closed.
+    public subscript<T>(dynamicMember keyPath: KeyPath<Connection, T>) -> T {
+        guard let connection = dbapiConnection else {
+            preconditionFailure("ConnectionFairy used after close(): the connection went back to the pool (checked out at \(checkoutSite?.description ?? "an unknown site"))")
+        }
+        return connection[keyPath: keyPath]
+    }
+
+    // MARK: Return path
+
+    /// Returns the connection to the pool: the `reset` event, then rollback, commit or nothing
+    /// per `resetOnReturn`, then the `checkin` event, then the record goes back to the pool.
+    /// For a detached fairy: `reset` (terminateOnly), the reset action, `closeDetached`, and the
+    /// connection is closed. A second `close()` does nothing. Errors during the reset are logged
+    /// and invalidate the record; they never escape `close()`.
+    public func close() {
+        close(transactionWasReset: false)
+    }
+
+    /// SQLAlchemy's "special close": `transactionWasReset: true` says the caller already ended the
+    /// transaction, so the pool skips its rollback (a commit is still issued in `.commit` mode).
+    public func close(transactionWasReset: Bool) {
+        guard counter > 0 else { return }
+        counter -= 1
+        guard counter == 0 else { return }
+        finishReturn(transactionWasReset: transactionWasReset)
+    }
+
+    func finishReturn(transactionWasReset: Bool) {
+        let record = self.record
+        if let connection = dbapiConnection {
+            reset(connection, record: record, transactionWasReset: transactionWasReset)
+        }
+        dbapiConnection = nil
+        self.record = nil
+        if let record {
+            record.removeHolder()
+            context.log(.debug, "Connection being returned to pool")
+            record.checkin(to: pool)
+        }
+        pool.fairyFinished(self)
+    }
+
+    private func reset(_ connection: Connection, record: ConnectionRecord<Connection>?, transactionWasReset: Bool) {
+        do {
+            context.events.fireReset(
+                connection, record,
+                PoolResetState(transactionWasReset: transactionWasReset, terminateOnly: record == nil, asyncioSafe: true))
+            switch context.resetOnReturn {
+            case .rollback:
+                if transactionWasReset {
+                    context.log(.debug, "Connection reset, transaction already reset")
+                } else {
+                    context.log(.debug, "Connection rollback-on-return")
+                    try context.dialect.doRollback(connection)
+                }
+            case .commit:
+                context.log(.debug, "Connection commit-on-return")
+                try context.dialect.doCommit(connection)
+            case .noAction:
+                break
+            }
+            if record == nil {
+                context.events.fireCloseDetached(connection)
+                context.log(.debug, "Closing detached connection")
+                try context.dialect.doClose(connection)
+            }
+        } catch {
+            context.log(.error, "Exception during reset or similar", error: error)
+            record?.invalidate(error)
+        }
+    }
+
+    // MARK: Invalidation and detach
+
+    /// Invalidates the connection. Hard (the default): the record's connection is closed (events
+    /// `invalidate`, then `close`; dialect `doTerminate`), and the checkout ends at once with a
+    /// `checkin` carrying no connection; a later `close()` does nothing. Soft: the connection stays
+    /// usable until it is returned, and the record replaces it on its next checkout.
+    ///
+    /// On a fairy that is already closed or invalidated, logs a warning
+    /// ("Can't invalidate an already-closed connection.") and does nothing.
+    ///
+    /// Difference from SQLAlchemy: hard-invalidating a *detached* fairy terminates its connection,
+    /// where SQLAlchemy drops it unclosed.
+    public func invalidate(_ error: (any Error)? = nil, soft: Bool = false) {
+        guard let connection = dbapiConnection else {
+            context.log(.warning, "Can't invalidate an already-closed connection.")
+            return
+        }
+        if let record {
+            record.invalidate(error, soft: soft)
+        } else if !soft {
+            context.closeQuietly(connection, terminate: true)
+        }
+        guard !soft else { return }
+        dbapiConnection = nil
+        counter = 0
+        finishReturn(transactionWasReset: false)
+    }
+
+    /// Separates the connection from the pool for good. The record goes straight back to the pool
+    /// without its connection (no reset, no `checkin`; it reconnects on its next checkout), the
+    /// `detach` event fires, and the fairy keeps the connection, which no longer counts against
+    /// the pool's limits. ``info`` becomes a private copy. Closing the detached fairy closes the
+    /// connection. Calling `detach()` again does nothing.
+    public func detach() {
+        guard let record, counter > 0 else { return }
+        let connection = record.takeConnectionForDetach()
+        record.removeHolder()
+        detachedInfo = record.info
+        self.record = nil
+        pool.returnRecord(record)
+        if let connection {
+            context.events.fireDetach(connection, record)
+        }
+        context.log(.debug, "Connection detached from pool")
+    }
+}

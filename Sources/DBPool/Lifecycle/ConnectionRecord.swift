@@ -1,0 +1,179 @@
+/// A long-lived pool slot that owns at most one driver connection at a time, reconnecting itself
+/// when that connection is gone, too old, or invalidated. SQLAlchemy's `_ConnectionRecord`
+/// (`ConnectionPoolEntry`).
+///
+/// A record is created by its pool and connects at once. On each checkout it replaces its
+/// connection if it has none, if it is older than `recycle` (strictly greater), if it was
+/// soft-invalidated, or if it predates a pool-wide invalidation. ``info`` is cleared whenever the
+/// connection is replaced; ``recordInfo`` lives as long as the record.
+///
+/// Ownership: a record is used by one holder at a time: the pool while it is idle, the holder of
+/// its ``ConnectionFairy`` while it is checked out. StaticPool, whose one record is shared, and
+/// SingletonThreadPool, which may close another thread's record, guard the record with their lock.
+// @unchecked Sendable: mutable state is touched only by the record's current owner (see above);
+// the hand-over between owners goes through the pool's lock, which orders the accesses. Where
+// a pool kind shares records (StaticPool, SingletonThreadPool), `guardLock` serialises them.
+public final class ConnectionRecord<Connection>: @unchecked Sendable {
+    let context: PoolContext<Connection>
+    let guardLock: RecursiveLock?
+
+    /// The driver connection, or `nil` while the record has none (after a hard invalidation, a
+    /// detach, or a failed reconnect).
+    public private(set) var dbapiConnection: Connection?
+    /// Per-connection scratch space. Cleared whenever the driver connection is replaced.
+    public var info: [String: any Sendable] = [:]
+    /// Per-record scratch space. Kept for the life of the record.
+    public var recordInfo: [String: any Sendable] = [:]
+    /// When the current connection was made: the clock reading taken just before the creator ran.
+    public private(set) var lastConnectTime: ContinuousClock.Instant?
+
+    /// The pool-wide invalidation generation this connection was made in.
+    var connectGeneration = 0
+    /// Set when a connection is made; cleared by the first checkout pass that runs checkout logic,
+    /// so that pre-ping skips a connection that was just created.
+    var fresh = false
+    /// Set by a soft invalidation; the next checkout replaces the connection.
+    var softInvalidated = false
+    /// How many fairies hold this record: 0 or 1, except in StaticPool.
+    var holders = 0
+
+    /// Whether a fairy currently holds this record.
+    public var inUse: Bool { guarded { holders > 0 } }
+
+    func addHolder() { guarded { holders += 1 } }
+    func removeHolder() { guarded { holders -= 1 } }
+
+    init(context: PoolContext<Connection>, guardLock: RecursiveLock? = nil) {
+        self.context = context
+        self.guardLock = guardLock
+    }
+
+    /// Creates a record and connects it. On failure the error propagates and any connection that
+    /// a failing connect listener left behind is invalidated (closed), so nothing leaks.
+    static func connected(context: PoolContext<Connection>, guardLock: RecursiveLock? = nil) throws -> ConnectionRecord<Connection> {
+        let record = ConnectionRecord(context: context, guardLock: guardLock)
+        do {
+            try record.connect()
+        } catch {
+            // SQLAlchemy drops the half-built record without closing its connection; we close it.
+            record.invalidate(error)
+            throw error
+        }
+        return record
+    }
+
+    @inline(__always)
+    private func guarded<T>(_ body: () throws -> T) rethrows -> T {
+        if let guardLock {
+            return try guardLock.withLock(body)
+        }
+        return try body()
+    }
+
+    // MARK: Connecting
+
+    private func connect() throws {
+        dbapiConnection = nil
+        let start = context.options.clock.now
+        lastConnectTime = start
+        connectGeneration = context.currentGeneration
+        let connection = try context.creator(self)
+        dbapiConnection = connection
+        fresh = true
+        softInvalidated = false
+        context.log(.info, "Created new connection")
+        try context.fireConnectEvents(connection, self)
+    }
+
+    /// The checkout-time check: replace the connection when it is missing or due, then return it.
+    /// SQLAlchemy's `get_connection()`.
+    func getConnection() throws -> Connection {
+        try guarded {
+            if let connection = dbapiConnection {
+                if let reason = recycleReason() {
+                    context.log(.info, "Connection \(reason); recycling")
+                    closeConnection(connection, terminate: true)
+                    info.removeAll()
+                    try connect()
+                } else {
+                    return connection
+                }
+            } else {
+                info.removeAll()
+                try connect()
+            }
+            // connect() either set the connection or threw.
+            return dbapiConnection!
+        }
+    }
+
+    private func recycleReason() -> String? {
+        if let recycle = context.recycle, let start = lastConnectTime, context.options.clock.now - start > recycle {
+            return "exceeded recycle age"
+        }
+        if context.isStale(self) { return "invalidated by a pool-wide invalidation" }
+        if softInvalidated { return "soft-invalidated" }
+        return nil
+    }
+
+    /// Whether the next checkout would replace the connection (none, recycled, soft- or
+    /// pool-invalidated). StaticPool uses it to decide whether to start a new record.
+    var isHardOrSoftInvalidated: Bool {
+        guarded { dbapiConnection == nil || softInvalidated || context.isStale(self) }
+    }
+
+    // MARK: Invalidation and closing
+
+    /// Invalidates the record's connection. Hard (the default): fires `invalidate`, then `close`,
+    /// and closes the connection through the dialect's `doTerminate`; the record reconnects on its
+    /// next checkout. Soft: fires `softInvalidate` and keeps the connection until its next
+    /// checkout, which replaces it. Does nothing if the record has no connection.
+    ///
+    /// This does not return a checked-out record to the pool; use ``ConnectionFairy/invalidate(_:soft:)``
+    /// for that.
+    public func invalidate(_ error: (any Error)? = nil, soft: Bool = false) {
+        guarded {
+            guard let connection = dbapiConnection else { return }
+            context.events.fireInvalidate(connection, self, error, soft: soft)
+            if soft {
+                context.log(.info, "Soft-invalidating connection", error: error)
+                softInvalidated = true
+            } else {
+                context.log(.info, "Invalidating connection", error: error)
+                closeConnection(connection, terminate: true)
+            }
+        }
+    }
+
+    /// Closes the connection (a `close` event, then the dialect's `doClose`). The record stays
+    /// usable and reconnects on its next checkout.
+    func close() {
+        guarded {
+            guard let connection = dbapiConnection else { return }
+            closeConnection(connection, terminate: false)
+        }
+    }
+
+    private func closeConnection(_ connection: Connection, terminate: Bool) {
+        context.events.fireClose(connection, self)
+        context.log(.debug, terminate ? "Hard-closing connection" : "Closing connection")
+        dbapiConnection = nil
+        context.closeQuietly(connection, terminate: terminate)
+    }
+
+    /// Takes the connection out of the record without closing it (`fairy.detach()`).
+    func takeConnectionForDetach() -> Connection? {
+        guarded {
+            let connection = dbapiConnection
+            dbapiConnection = nil
+            return connection
+        }
+    }
+
+    /// Fires `checkin` and hands the record to its pool's return logic.
+    func checkin(to pool: any RecordPool<Connection>) {
+        let connection = guarded { dbapiConnection }
+        context.events.fireCheckin(connection, self)
+        pool.returnRecord(self)
+    }
+}

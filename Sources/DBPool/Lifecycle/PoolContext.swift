@@ -1,0 +1,130 @@
+import Synchronization
+
+/// Everything a record and a fairy need from their pool that is not the pool's storage: the
+/// creator, dialect, events, options, logging, the pool-wide invalidation generation and the
+/// run-once state of `firstConnect`. One context per pool instance; `recreate()` makes a new one
+/// with a copy of the listeners and fresh run-once and generation state.
+final class PoolContext<Connection>: Sendable {
+    let creator: Creator<Connection>
+    let dialect: any Dialect<Connection>
+    let events: PoolEvents<Connection>
+    let options: PoolOptions
+    let poolName: String
+    let logHandler: PoolLogHandler
+    let recycle: Duration?
+    let resetOnReturn: ResetOnReturn
+    let prePing: Bool
+
+    /// Pool-wide invalidation as a generation counter rather than SQLAlchemy's timestamp: a record
+    /// remembers the generation it connected in, and is stale once the counter has moved past it.
+    /// Two events in the same clock tick cannot be misordered this way.
+    private let generation = Atomic<Int>(0)
+
+    /// `firstConnect` runs once per pool instance unless a listener throws; until the first
+    /// successful run, the first-connect and connect listeners are serialised by this gate.
+    private let firstConnectDone = Atomic<Bool>(false)
+    private let firstConnectGate = Mutex<Bool>(false)
+
+    init(
+        creator: Creator<Connection>,
+        dialect: any Dialect<Connection>,
+        events: PoolEvents<Connection>,
+        options: PoolOptions,
+        kind: String
+    ) {
+        self.creator = creator
+        self.dialect = dialect
+        self.events = events
+        self.options = options
+        self.poolName = options.loggingName ?? kind
+        self.logHandler = options.logHandler
+        self.recycle = options.recycle
+        self.resetOnReturn = options.resetOnReturn
+        self.prePing = options.prePing
+    }
+
+    /// A context for a recreated pool: same creator, dialect and options; copied listeners.
+    func recreated(kind: String) -> PoolContext<Connection> {
+        PoolContext(creator: creator, dialect: dialect, events: PoolEvents(copying: events), options: options, kind: kind)
+    }
+
+    // MARK: Logging
+
+    @inline(__always)
+    func log(_ level: PoolLogLevel, _ message: @autoclosure () -> String, error: (any Error)? = nil) {
+        guard logHandler.isEnabled(level) else { return }
+        logHandler.emit(PoolLogMessage(level: level, message: message(), poolName: poolName, error: error))
+    }
+
+    // MARK: Generations
+
+    var currentGeneration: Int { generation.load(ordering: .acquiring) }
+
+    func isStale(_ record: ConnectionRecord<Connection>) -> Bool {
+        record.connectGeneration < generation.load(ordering: .acquiring)
+    }
+
+    /// SQLAlchemy's `pool._invalidate` boundary rule: the boundary moves only when the trigger is
+    /// unknown or belongs to the current generation. A failure reported by a connection from an
+    /// older generation is already covered and must not move it again.
+    func advanceGeneration(triggeredBy record: ConnectionRecord<Connection>?) {
+        let current = generation.load(ordering: .acquiring)
+        if let record, record.connectGeneration < current { return }
+        // A failed exchange means another thread moved the boundary past this record already.
+        _ = generation.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+    }
+
+    /// The shared body of every pool's `invalidateAll(triggeredBy:error:)`.
+    func invalidateAll(triggeredBy fairy: ConnectionFairy<Connection>?, error: (any Error)?) {
+        advanceGeneration(triggeredBy: fairy?.record)
+        log(.info, "Pool-wide invalidation: connections created before now will be replaced on their next checkout", error: error)
+        if let fairy, fairy.isValid {
+            fairy.invalidate(error)
+        }
+    }
+
+    // MARK: Connect events
+
+    func fireConnectEvents(_ connection: Connection, _ record: ConnectionRecord<Connection>) throws {
+        if firstConnectDone.load(ordering: .acquiring) {
+            try events.fireConnect(connection, record)
+            return
+        }
+        try firstConnectGate.withLock { done in
+            if !done {
+                try events.fireFirstConnect(connection, record)
+                done = true
+                firstConnectDone.store(true, ordering: .releasing)
+            }
+            try events.fireConnect(connection, record)
+        }
+    }
+
+    // MARK: Dialect calls that must not throw
+
+    /// Pings through the dialect. `false` for a dead connection, including a thrown error that the
+    /// dialect classifies as a disconnect; any other error propagates.
+    func ping(_ connection: Connection) throws -> Bool {
+        do {
+            return try dialect.doPing(connection)
+        } catch {
+            if dialect.isDisconnect(error, connection: connection) {
+                log(.info, "Pre-ping reported a disconnect", error: error)
+                return false
+            }
+            throw error
+        }
+    }
+
+    func closeQuietly(_ connection: Connection, terminate: Bool) {
+        do {
+            if terminate {
+                try dialect.doTerminate(connection)
+            } else {
+                try dialect.doClose(connection)
+            }
+        } catch {
+            log(.error, terminate ? "Exception terminating connection" : "Exception closing connection", error: error)
+        }
+    }
+}

@@ -1,0 +1,79 @@
+/// A pool that pools nothing: every checkout opens a new connection and every return closes it
+/// (`reset`, rollback, `checkin`, `close`). Useful when something else pools, or for
+/// short-lived programs. SQLAlchemy's `NullPool`.
+public final class NullPool<Connection>: Pool, RecordPool {
+    let context: PoolContext<Connection>
+
+    /// The pool's event hooks.
+    public var events: PoolEvents<Connection> { context.events }
+    /// The options the pool was created with.
+    public var options: PoolOptions { context.options }
+
+    init(context: PoolContext<Connection>) throws {
+        try context.options.validate()
+        self.context = context
+    }
+
+    /// Creates a NullPool over `dialect`, with a creator that takes no argument.
+    public convenience init(
+        options: PoolOptions = PoolOptions(), dialect: some Dialect<Connection>,
+        creator: @escaping @Sendable () throws -> Connection
+    ) throws {
+        try self.init(context: PoolContext(creator: .plain(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "NullPool"))
+    }
+
+    /// Creates a NullPool over `dialect`, with a creator that receives the record.
+    public convenience init(
+        options: PoolOptions = PoolOptions(), dialect: some Dialect<Connection>,
+        creator: @escaping @Sendable (ConnectionRecord<Connection>) throws -> Connection
+    ) throws {
+        try self.init(context: PoolContext(creator: .withRecord(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "NullPool"))
+    }
+
+    /// Opens a new connection.
+    public func checkout(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
+        try checkoutBlocking(at: site)
+    }
+
+    private func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
+        try Checkout.run(pool: self, record: ConnectionRecord.connected(context: context), site: site)
+    }
+
+    /// Opens a new connection; nothing to wait for, so this never suspends except to connect.
+    public func checkout(at site: CheckoutSite) async throws -> ConnectionFairy<Connection> {
+        try checkoutBlocking(at: site)
+    }
+
+    func returnRecord(_ record: ConnectionRecord<Connection>) {
+        record.close()
+    }
+
+    /// Does nothing: a NullPool holds no idle connections.
+    public func dispose() {}
+
+    /// A new NullPool with the same configuration and a copy of the listeners.
+    public func recreate() -> NullPool<Connection> {
+        // Validated when this pool was made.
+        try! NullPool(context: context.recreated(kind: "NullPool"))
+    }
+
+    /// `NullPool`
+    public func status() -> String { "NullPool" }
+
+    /// Pool-wide invalidation; see ``Pool/invalidateAll(triggeredBy:error:)``.
+    public func invalidateAll(triggeredBy fairy: ConnectionFairy<Connection>?, error: (any Error)?) {
+        context.invalidateAll(triggeredBy: fairy, error: error)
+    }
+}
+
+extension NullPool where Connection: DBAPIConnection {
+    /// Creates a NullPool over ``DefaultDialect``.
+    public convenience init(options: PoolOptions = PoolOptions(), creator: @escaping @Sendable () throws -> Connection) throws {
+        try self.init(options: options, dialect: DefaultDialect<Connection>(), creator: creator)
+    }
+
+    /// Creates a NullPool over ``DefaultDialect``, with a creator that receives the record.
+    public convenience init(options: PoolOptions = PoolOptions(), creator: @escaping @Sendable (ConnectionRecord<Connection>) throws -> Connection) throws {
+        try self.init(options: options, dialect: DefaultDialect<Connection>(), creator: creator)
+    }
+}

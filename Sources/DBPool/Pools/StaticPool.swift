@@ -1,0 +1,114 @@
+/// A pool of exactly one connection, shared by every checkout, including concurrent ones: each
+/// checkout gets its own fairy over the same driver connection. Suits SQLite's `:memory:`
+/// database, which exists only inside one connection. SQLAlchemy's `StaticPool`.
+///
+/// Each return still runs the reset (rollback by default) and fires `checkin`, so a return by one
+/// holder rolls back whatever another holder has open on the shared connection: share it only
+/// between callers that expect that. The record is created on first checkout and replaced when it
+/// is hard- or soft-invalidated or predates a pool-wide invalidation. The pool's lock serialises
+/// checkouts and the record's bookkeeping; the driver connection itself is used concurrently by
+/// the holders, so it must tolerate that.
+// @unchecked Sendable: every mutable stored property is read and written only while holding
+// `lock` (a recursive mutex); the rest is immutable.
+public final class StaticPool<Connection>: Pool, RecordPool, @unchecked Sendable {
+    let context: PoolContext<Connection>
+    private let lock = RecursiveLock()
+    // Guarded by `lock`.
+    private var record: ConnectionRecord<Connection>?
+
+    /// The pool's event hooks.
+    public var events: PoolEvents<Connection> { context.events }
+    /// The options the pool was created with.
+    public var options: PoolOptions { context.options }
+
+    init(context: PoolContext<Connection>) throws {
+        try context.options.validate()
+        self.context = context
+    }
+
+    /// Creates a StaticPool over `dialect`, with a creator that takes no argument.
+    public convenience init(
+        options: PoolOptions = PoolOptions(), dialect: some Dialect<Connection>,
+        creator: @escaping @Sendable () throws -> Connection
+    ) throws {
+        try self.init(context: PoolContext(creator: .plain(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "StaticPool"))
+    }
+
+    /// Creates a StaticPool over `dialect`, with a creator that receives the record.
+    public convenience init(
+        options: PoolOptions = PoolOptions(), dialect: some Dialect<Connection>,
+        creator: @escaping @Sendable (ConnectionRecord<Connection>) throws -> Connection
+    ) throws {
+        try self.init(context: PoolContext(creator: .withRecord(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "StaticPool"))
+    }
+
+    /// Checks out the shared connection, creating or replacing the record first if needed.
+    public func checkout(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
+        try checkoutBlocking(at: site)
+    }
+
+    private func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
+        try lock.withLock {
+            if let current = record, current.isHardOrSoftInvalidated {
+                record = nil
+                // Holders of the old record keep using its connection; the last of them closes it.
+                if !current.inUse { current.close() }
+            }
+            let shared: ConnectionRecord<Connection>
+            if let record {
+                shared = record
+            } else {
+                shared = try ConnectionRecord.connected(context: context, guardLock: lock)
+                record = shared
+            }
+            return try Checkout.run(pool: self, record: shared, site: site)
+        }
+    }
+
+    /// Same as the blocking form: a StaticPool never waits.
+    public func checkout(at site: CheckoutSite) async throws -> ConnectionFairy<Connection> {
+        try checkoutBlocking(at: site)
+    }
+
+    func returnRecord(_ returned: ConnectionRecord<Connection>) {
+        lock.withLock {
+            // A replaced record is closed once its last holder is gone, so nothing leaks.
+            if returned !== record && !returned.inUse { returned.close() }
+        }
+    }
+
+    /// Closes the shared connection and forgets the record; the next checkout makes a new one.
+    public func dispose() {
+        lock.withLock {
+            record?.close()
+            record = nil
+        }
+        context.log(.info, "Pool disposed. \(status())")
+    }
+
+    /// A new StaticPool with the same creator, configuration and a copy of the listeners.
+    public func recreate() -> StaticPool<Connection> {
+        // Validated when this pool was made.
+        try! StaticPool(context: context.recreated(kind: "StaticPool"))
+    }
+
+    /// `StaticPool`
+    public func status() -> String { "StaticPool" }
+
+    /// Pool-wide invalidation; see ``Pool/invalidateAll(triggeredBy:error:)``.
+    public func invalidateAll(triggeredBy fairy: ConnectionFairy<Connection>?, error: (any Error)?) {
+        context.invalidateAll(triggeredBy: fairy, error: error)
+    }
+}
+
+extension StaticPool where Connection: DBAPIConnection {
+    /// Creates a StaticPool over ``DefaultDialect``.
+    public convenience init(options: PoolOptions = PoolOptions(), creator: @escaping @Sendable () throws -> Connection) throws {
+        try self.init(options: options, dialect: DefaultDialect<Connection>(), creator: creator)
+    }
+
+    /// Creates a StaticPool over ``DefaultDialect``, with a creator that receives the record.
+    public convenience init(options: PoolOptions = PoolOptions(), creator: @escaping @Sendable (ConnectionRecord<Connection>) throws -> Connection) throws {
+        try self.init(options: options, dialect: DefaultDialect<Connection>(), creator: creator)
+    }
+}

@@ -1,0 +1,87 @@
+import Dispatch
+
+/// A checkout waiting for a QueuePool at its limit. One type serves both kinds of caller: a
+/// blocked thread (woken through its semaphore) and a suspended task (resumed through its
+/// continuation). Both sit in the same FIFO queue, so the longest-waiting caller is served
+/// first whichever kind it is.
+// @unchecked Sendable: every mutable field is read and written only while holding the owning
+// pool's state lock, with two exceptions that are ordered by that lock: after the state machine
+// has dequeued a waiter and set `grant`, only the waker touches it (to resume or signal), and
+// the waiting thread reads `grant` only after the signal or after re-taking the lock.
+final class Waiter<Record: AnyObject>: @unchecked Sendable {
+    /// What a waiter is given: an idle record, or permission to create one in a freed slot.
+    enum Grant {
+        case record(Record)
+        case permit
+    }
+
+    enum Kind {
+        case blocking(DispatchSemaphore)
+        case async
+    }
+
+    let kind: Kind
+    // Intrusive doubly linked list: O(1) append, pop and removal from the middle (cancel and
+    // timeout), with no allocation beyond the waiter itself.
+    var next: Waiter?
+    unowned(unsafe) var previous: Waiter?
+    var isQueued = false
+    var grant: Grant?
+    /// Set when a cancellation or timeout arrives before the waiter was enqueued.
+    var failure: (any Error)?
+    var continuation: CheckedContinuation<Grant, any Error>?
+
+    init(kind: Kind) {
+        self.kind = kind
+    }
+}
+
+/// FIFO queue of waiters with O(1) removal of any member.
+struct WaiterQueue<Record: AnyObject> {
+    private var head: Waiter<Record>?
+    private unowned(unsafe) var tail: Waiter<Record>?
+    private(set) var count = 0
+
+    var isEmpty: Bool { head == nil }
+
+    mutating func append(_ waiter: Waiter<Record>) {
+        waiter.isQueued = true
+        waiter.next = nil
+        waiter.previous = tail
+        if let tail {
+            tail.next = waiter
+        } else {
+            head = waiter
+        }
+        tail = waiter
+        count += 1
+    }
+
+    mutating func popFirst() -> Waiter<Record>? {
+        guard let first = head else { return nil }
+        remove(first)
+        return first
+    }
+
+    /// Removes `waiter` if it is queued; returns whether it was.
+    @discardableResult
+    mutating func remove(_ waiter: Waiter<Record>) -> Bool {
+        guard waiter.isQueued else { return false }
+        waiter.isQueued = false
+        let next = waiter.next
+        if let previous = waiter.previous {
+            previous.next = next
+        } else {
+            head = next
+        }
+        if let next {
+            next.previous = waiter.previous
+        } else {
+            tail = waiter.previous
+        }
+        waiter.next = nil
+        waiter.previous = nil
+        count -= 1
+        return true
+    }
+}

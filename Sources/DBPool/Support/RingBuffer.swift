@@ -1,0 +1,48 @@
+/// A growable FIFO/LIFO buffer with O(1) push and pop at both ends. The idle-record store of
+/// QueuePool; written here because the root package takes no dependencies (no swift-collections).
+struct RingBuffer<Element> {
+    private var storage: ContiguousArray<Element?>
+    private var head = 0
+    private(set) var count = 0
+
+    init(initialCapacity: Int = 8) {
+        storage = ContiguousArray(repeating: nil, count: Swift.max(initialCapacity, 1))
+    }
+
+    var isEmpty: Bool { count == 0 }
+
+    mutating func pushBack(_ element: Element) {
+        if count == storage.count { grow() }
+        storage[(head + count) % storage.count] = element
+        count += 1
+    }
+
+    mutating func popFront() -> Element? {
+        guard count > 0 else { return nil }
+        let element = storage[head].take()
+        head = (head + 1) % storage.count
+        count -= 1
+        return element
+    }
+
+    mutating func popBack() -> Element? {
+        guard count > 0 else { return nil }
+        let element = storage[(head + count - 1) % storage.count].take()
+        count -= 1
+        return element
+    }
+
+    mutating func removeAll() -> [Element] {
+        var out: [Element] = []
+        out.reserveCapacity(count)
+        while let element = popFront() { out.append(element) }
+        return out
+    }
+
+    private mutating func grow() {
+        var bigger = ContiguousArray<Element?>(repeating: nil, count: storage.count * 2)
+        for i in 0..<count { bigger[i] = storage[(head + i) % storage.count].take() }
+        storage = bigger
+        head = 0
+    }
+}

@@ -1,0 +1,1 @@
+print("dbpool-demo: not yet implemented")
