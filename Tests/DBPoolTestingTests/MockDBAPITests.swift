@@ -1,6 +1,7 @@
 import DBPool
 import DBPoolTesting
 import Dispatch
+import Foundation
 import XCTest
 
 final class MockDBAPITests: XCTestCase {
@@ -75,14 +76,23 @@ final class MockDBAPITests: XCTestCase {
 
     func testConnectDelayOverlapsAcrossThreads() throws {
         let dbapi = MockDBAPI()
-        dbapi.connectDelay = .milliseconds(200)
+        dbapi.connectDelay = .milliseconds(300)
         let clock = ContinuousClock()
-        let elapsed = clock.measure {
-            DispatchQueue.concurrentPerform(iterations: 2) { _ in _ = try? dbapi.connect() }
+        let start = clock.now
+        // Two real threads, so the overlap does not depend on how a thread pool schedules work.
+        let done = DispatchSemaphore(value: 0)
+        for _ in 0..<2 {
+            Thread.detachNewThread {
+                _ = try? dbapi.connect()
+                done.signal()
+            }
         }
+        done.wait()
+        done.wait()
+        let elapsed = clock.now - start
         XCTAssertEqual(dbapi.connections.count, 2)
-        XCTAssertGreaterThanOrEqual(elapsed, .milliseconds(200))
-        XCTAssertLessThan(elapsed, .milliseconds(390), "the delay must not be taken under a lock")
+        XCTAssertGreaterThanOrEqual(elapsed, .milliseconds(300))
+        XCTAssertLessThan(elapsed, .milliseconds(580), "the delay must not be taken under a lock")
         dbapi.connectDelay = nil
         XCTAssertNil(dbapi.connectDelay)
     }
@@ -97,6 +107,30 @@ final class MockDBAPITests: XCTestCase {
         XCTAssertNoThrow(try dbapi.connect("good"))
         XCTAssertEqual(dbapi.connectCalls, [["bad"], ["good"]])
         XCTAssertEqual(dbapi.connections.count, 1)
+    }
+
+    func testBeforeConnectCanHoldAConnectOpen() {
+        let dbapi = MockDBAPI()
+        let entered = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let finished = DispatchSemaphore(value: 0)
+        dbapi.beforeConnect = { args in
+            if args == ["slow"] {
+                entered.signal()
+                release.wait()
+            }
+        }
+        Thread.detachNewThread {
+            _ = try? dbapi.connect("slow")
+            finished.signal()
+        }
+        entered.wait()
+        XCTAssertNoThrow(try dbapi.connect("fast"), "a held connect must not block others")
+        XCTAssertEqual(dbapi.connections.count, 1)
+        release.signal()
+        finished.wait()
+        XCTAssertEqual(dbapi.connections.count, 2)
+        XCTAssertEqual(dbapi.connectCalls, [["slow"], ["fast"]])
     }
 
     func testConcurrentConnectsAllRecorded() {
