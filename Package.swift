@@ -29,6 +29,7 @@ let package = Package(
         .target(name: "DBPoolPostgres", dependencies: ["DBPool", "CLibPQ"]),
         .executableTarget(name: "dbpool-demo", dependencies: ["DBPool", "DBPoolSQLite", "DBPoolPostgres"]),
         .testTarget(name: "DBPoolTests", dependencies: ["DBPool", "DBPoolTesting"]),
+        .testTarget(name: "DBPoolTestingTests", dependencies: ["DBPool", "DBPoolTesting"]),
         .testTarget(name: "DBPoolSQLiteTests", dependencies: ["DBPool", "DBPoolTesting", "DBPoolSQLite"]),
         .testTarget(name: "DBPoolPostgresTests", dependencies: ["DBPool", "DBPoolTesting", "DBPoolPostgres"]),
     ],

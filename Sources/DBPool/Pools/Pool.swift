@@ -56,6 +56,10 @@ extension Pool {
     /// invalidated and ``invalidateAll(triggeredBy:error:)`` runs before the error is rethrown,
     /// as SQLAlchemy's `Engine` does, so that the other connections made before the failure are
     /// replaced on their next checkout.
+    ///
+    /// Disfavoured so that inside async code the suspending overload wins even for a synchronous
+    /// body; otherwise a waiting caller would block a cooperative thread.
+    @_disfavoredOverload
     public func withConnection<R>(
         fileID: StaticString = #fileID, line: UInt = #line,
         _ body: (ConnectionFairy<Connection>) throws -> R
