@@ -1,0 +1,65 @@
+import Foundation
+import Synchronization
+import DBPool
+import DBPoolTesting
+
+/// A value behind a mutex, for state shared between test threads and @Sendable listeners.
+final class Guarded<Value: Sendable>: Sendable {
+    private let storage: Mutex<Value>
+    init(_ value: Value) { storage = Mutex(value) }
+    var value: Value { storage.withLock { $0 } }
+    @discardableResult
+    func update<R: Sendable>(_ body: (inout Value) -> R) -> R { storage.withLock { body(&$0) } }
+}
+
+enum Harness {
+    /// Runs `body(i)` on `count` real threads at once and waits (bounded) for all of them.
+    /// Returns false if they did not all finish within `limit`.
+    @discardableResult
+    static func onThreads(_ count: Int, limit: Duration = .seconds(60), _ body: @escaping @Sendable (Int) -> Void) -> Bool {
+        let group = DispatchGroup()
+        for i in 0..<count {
+            group.enter()
+            let thread = Thread {
+                body(i)
+                group.leave()
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        let seconds = Double(limit.components.seconds)
+        return group.wait(timeout: .now() + seconds) == .success
+    }
+
+    /// Polls `condition` until it holds or `limit` passes; for waiting on another thread's state,
+    /// never for letting time pass.
+    static func eventually(_ limit: Duration = .seconds(10), _ condition: () -> Bool) -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            usleep(200)
+        }
+        return condition()
+    }
+
+    /// Starts `body` on a new thread; the returned group is left when it finishes.
+    static func spawn(_ body: @escaping @Sendable () -> Void) -> DispatchGroup {
+        let group = DispatchGroup()
+        group.enter()
+        Thread {
+            body()
+            group.leave()
+        }.start()
+        return group
+    }
+}
+
+extension DispatchGroup {
+    /// Waits up to `seconds`; true if the group finished.
+    func finished(within seconds: Double = 10) -> Bool {
+        wait(timeout: .now() + seconds) == .success
+    }
+}
+
+/// A quiet log handler for tests that do not assert logging.
+let quietOptions = PoolOptions(logHandler: .disabled)
