@@ -19,7 +19,7 @@ import Synchronization
 /// XCTAssertEqual(conn.calls, ["rollback()", "close()"])
 /// ```
 ///
-/// Every property and method is safe to use from any thread: the state lives behind a `Mutex`.
+/// Every property and method is safe to use from any thread: the state lives behind a lock.
 /// The class conforms to ``DBAPIConnection``, so it also works with `DefaultDialect`; use
 /// ``MockDialect`` when the pool needs a ping or disconnect detection.
 public final class MockConnection: DBAPIConnection, Sendable, CustomStringConvertible {
@@ -42,7 +42,7 @@ public final class MockConnection: DBAPIConnection, Sendable, CustomStringConver
         var failExecute: MockFailure?
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Creates an open connection with a fresh ``id`` and no recorded calls.
     public init() {

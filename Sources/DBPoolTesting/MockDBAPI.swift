@@ -42,7 +42,7 @@ public final class MockDBAPI: Sendable {
         var beforeConnect: (@Sendable ([String]) throws -> Void)?
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Creates a driver that is up, with no recorded calls.
     public init() {}

@@ -103,7 +103,7 @@ public struct MockDialect: Dialect {
 /// ``MockDialect`` appends `"R"`, `"C"`, `"CL"`, `"T"` and `"P"`; ``EventRecorder`` can append
 /// event names; your own listeners can append anything.
 public final class MockCallLog: Sendable {
-    private let storage = Mutex<[String]>([])
+    private let storage = Locked<[String]>([])
 
     /// Creates an empty log.
     public init() {}

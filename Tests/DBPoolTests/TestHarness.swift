@@ -1,15 +1,17 @@
 import Foundation
-import Synchronization
 import DBPool
 import DBPoolTesting
 
 /// A value behind a mutex, for state shared between test threads and @Sendable listeners.
-final class Guarded<Value: Sendable>: Sendable {
-    private let storage: Mutex<Value>
-    init(_ value: Value) { storage = Mutex(value) }
-    var value: Value { storage.withLock { $0 } }
+/// NSLock rather than Synchronization.Mutex, so that the thread sanitizer sees the locking.
+// @unchecked Sendable: `stored` is only touched between lock() and unlock().
+final class Guarded<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value { lock.lock(); defer { lock.unlock() }; return stored }
     @discardableResult
-    func update<R: Sendable>(_ body: (inout Value) -> R) -> R { storage.withLock { body(&$0) } }
+    func update<R: Sendable>(_ body: (inout Value) -> R) -> R { lock.lock(); defer { lock.unlock() }; return body(&stored) }
 }
 
 enum Harness {

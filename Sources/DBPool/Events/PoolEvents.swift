@@ -75,18 +75,18 @@ public final class PoolEvents<Connection>: Sendable {
         }
     }
 
-    private let registry: Mutex<Registry>
+    private let registry: Locked<Registry>
     private let activeKinds: Atomic<Int>
 
     /// Creates an empty set of listeners.
     public init() {
-        registry = Mutex(Registry())
+        registry = Locked(Registry())
         activeKinds = Atomic(0)
     }
 
     init(copying other: PoolEvents<Connection>) {
         let copy = other.registry.withLock { $0 }
-        registry = Mutex(copy)
+        registry = Locked(copy)
         activeKinds = Atomic(copy.mask)
     }
 

@@ -23,7 +23,7 @@ final class PoolContext<Connection>: Sendable {
     /// `firstConnect` runs once per pool instance unless a listener throws; until the first
     /// successful run, the first-connect and connect listeners are serialised by this gate.
     private let firstConnectDone = Atomic<Bool>(false)
-    private let firstConnectGate = Mutex<Bool>(false)
+    private let firstConnectGate = Locked<Bool>(false)
 
     init(
         creator: Creator<Connection>,

@@ -16,7 +16,7 @@ import Synchronization
 /// ``checkedOut`` never goes negative.
 public final class QueuePool<Connection>: Pool, RecordPool {
     let context: PoolContext<Connection>
-    private let state: Mutex<QueueStateMachine<ConnectionRecord<Connection>>>
+    private let state: Locked<QueueStateMachine<ConnectionRecord<Connection>>>
 
     /// The number of connections kept idle for reuse (`poolSize`); 0 means no limit.
     public let size: Int
@@ -51,7 +51,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         self.timeout = timeout
         self.useLIFO = useLIFO
         self.context = context
-        self.state = Mutex(QueueStateMachine(poolSize: poolSize, maxOverflow: maxOverflow, useLIFO: useLIFO))
+        self.state = Locked(QueueStateMachine(poolSize: poolSize, maxOverflow: maxOverflow, useLIFO: useLIFO))
     }
 
     /// Creates a QueuePool over `dialect`, with a creator that takes no argument.

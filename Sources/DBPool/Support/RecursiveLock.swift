@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// A recursive mutex, for the pool kinds that must run listeners (which may call back into the
 /// pool on the same thread) while holding their lock: StaticPool, SingletonThreadPool and
@@ -39,11 +40,25 @@ final class RecursiveLock: @unchecked Sendable {
     }
 }
 
-/// The identity of the calling thread, for SingletonThreadPool's per-thread records.
+/// A process-unique identity for the calling thread, for SingletonThreadPool's per-thread records.
+///
+/// Not `pthread_self()`: that value is reused as soon as a thread exits, so a new thread would
+/// silently inherit a dead thread's connection. The identity is a counter value kept in
+/// thread-specific storage, so it is never reused within the process.
 func currentThreadID() -> UInt {
-    #if canImport(Darwin)
-    return UInt(bitPattern: pthread_self())
-    #else
-    return UInt(pthread_self())
-    #endif
+    if let stored = pthread_getspecific(threadIdentityKey) {
+        return UInt(bitPattern: stored)
+    }
+    let identity = nextThreadIdentity.wrappingAdd(1, ordering: .relaxed).newValue
+    // The value itself is the pointer, so there is nothing to allocate or free.
+    pthread_setspecific(threadIdentityKey, UnsafeRawPointer(bitPattern: identity))
+    return identity
 }
+
+private let threadIdentityKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()
+
+private let nextThreadIdentity = Atomic<UInt>(0)

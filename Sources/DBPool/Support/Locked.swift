@@ -1,0 +1,39 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A value behind a pthread mutex. The pool's one lock for its state machine, and the lock for
+/// listener registries.
+///
+/// Why not `Synchronization.Mutex`: on Linux it is built on raw futex calls, which the thread
+/// sanitizer does not model, so every correctly locked access would be reported as a race and
+/// real races would drown in the noise. pthread mutexes are modelled, cost about the same
+/// uncontended, and keep `swift test --sanitize=thread` meaningful.
+// @unchecked Sendable: `value` is read and written only inside `withLock`, between
+// pthread_mutex_lock and pthread_mutex_unlock on `mutex`; the mutex pointer itself is immutable.
+final class Locked<Value>: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    @inline(__always)
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value)
+    }
+}
