@@ -5,6 +5,10 @@ import DBPoolTesting
 
 /// Real threads, bounded loops, invariants rather than timings.
 final class ConcurrencyTests: XCTestCase {
+    /// The thread sanitizer slows these loops about twenty-fold; scripts/test sets DBPOOL_TSAN
+    /// for that run so that the same interleavings are explored in a tenth of the cycles.
+    private static let divisor = ProcessInfo.processInfo.environment["DBPOOL_TSAN"] == nil ? 1 : 10
+
     /// Tracks which driver connections are held right now, and the most ever open at once.
     final class Ledger: Sendable {
         private let held = Guarded<Set<Int>>([])
@@ -29,7 +33,7 @@ final class ConcurrencyTests: XCTestCase {
             maxOpen.update { $0 = max($0, open) }
         }
         let finished = Harness.onThreads(16) { thread in
-            for cycle in 0..<2_000 {
+            for cycle in 0..<(2_000 / Self.divisor) {
                 guard let fairy = try? pool.connect(), let id = fairy.dbapiConnection?.id else {
                     ledger.violations.update { $0.append("checkout failed") }
                     continue
@@ -65,7 +69,7 @@ final class ConcurrencyTests: XCTestCase {
             return try dbapi.connect()
         })
         XCTAssertTrue(Harness.onThreads(8) { _ in
-            for _ in 0..<1_000 { try? pool.connect().close() }
+            for _ in 0..<(1_000 / Self.divisor) { try? pool.connect().close() }
         })
         XCTAssertEqual(limitBreaches.value, 0)
         XCTAssertEqual(pool.checkedOut, 0)
@@ -79,7 +83,7 @@ final class ConcurrencyTests: XCTestCase {
         let singleton = try SingletonThreadPool(poolSize: 8, options: quietOptions, dialect: MockDialect(), creator: dbapi.creator())
         let singletonIDs = Guarded<[Int: Set<Int>]>([:])
         XCTAssertTrue(Harness.onThreads(8) { thread in
-            for _ in 0..<300 {
+            for _ in 0..<(300 / Self.divisor) {
                 try? null.connect().close()
                 try? staticPool.connect().close()
                 if let f = try? singleton.connect(), let id = f.dbapiConnection?.id {
@@ -102,7 +106,7 @@ final class ConcurrencyTests: XCTestCase {
         let holders = Guarded(0)
         let overlap = Guarded(false)
         XCTAssertTrue(Harness.onThreads(4) { _ in
-            for _ in 0..<500 {
+            for _ in 0..<(500 / Self.divisor) {
                 guard let f = try? pool.connect() else { continue }
                 if holders.update({ $0 += 1; return $0 }) > 1 { overlap.update { $0 = true } }
                 holders.update { $0 -= 1 }

@@ -104,6 +104,10 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
 
     func finishReturn(transactionWasReset: Bool) {
         let record = self.record
+        if record != nil {
+            // SQLAlchemy logs the return before the reset it performs.
+            context.log(.debug, "Connection being returned to pool")
+        }
         if let connection = dbapiConnection {
             reset(connection, record: record, transactionWasReset: transactionWasReset)
         }
@@ -111,7 +115,6 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
         self.record = nil
         if let record {
             record.removeHolder()
-            context.log(.debug, "Connection being returned to pool")
             record.checkin(to: pool)
         }
         pool.fairyFinished(self)
