@@ -1,0 +1,357 @@
+import DBPool
+import DBPoolTesting
+import Synchronization
+import XCTest
+
+// Spec §6.3: the checkout algorithm, pre-ping, and the DisconnectionError retry of checkout
+// listeners. IDs PP-xx are test_reconnect.py PrePingMockTest; Appendix A.3/A.4 are source-derived.
+
+/// A Sendable flag that a listener can consume once.
+private final class ArmedFlag: Sendable {
+    private let armed: Mutex<Bool>
+    init(_ armed: Bool = true) { self.armed = Mutex(armed) }
+    func take() -> Bool { armed.withLock { value in defer { value = false }; return value } }
+}
+
+private struct PingFixture {
+    let dbapi = MockDBAPI()
+    let log = MockCallLog()
+    let recorder: EventRecorder
+    let pool: QueuePool<MockConnection>
+
+    init(poolSize: Int = 1, prePing: Bool = true, recognisesDisconnects: Bool = true,
+         pingThrowsOnDisconnect: Bool = false) throws {
+        recorder = EventRecorder(log: log)
+        pool = try QueuePool(
+            poolSize: poolSize, maxOverflow: 0, timeout: .milliseconds(50),
+            options: PoolOptions(prePing: prePing, logHandler: .disabled),
+            dialect: MockDialect(log: log, recognisesDisconnects: recognisesDisconnects,
+                                 pingThrowsOnDisconnect: pingThrowsOnDisconnect),
+            creator: dbapi.creator("foo.db"))
+        recorder.attach(to: pool.events)
+    }
+
+    /// Checks out `count` connections at once and returns them all, so the pool holds `count` idle
+    /// (non-fresh after their first checkout) connections, oldest first in the queue.
+    @discardableResult
+    func warm(_ count: Int) throws -> [MockConnection] {
+        let fairies = try (0..<count).map { _ in try pool.connect() }
+        let conns = fairies.map { $0.dbapiConnection! }
+        fairies.forEach { $0.close() }
+        log.removeAll()
+        recorder.clear()
+        return conns
+    }
+}
+
+final class PrePingTests: XCTestCase {
+    /// PP-01: a brand-new connection is not pinged.
+    func testNoPingOnBrandNewConnection() throws {
+        let f = try PingFixture()
+        let fairy = try f.pool.connect()
+        XCTAssertEqual(fairy.dbapiConnection?.calls, [])
+        XCTAssertFalse(f.log.entries.contains("P"))
+        fairy.close()
+    }
+
+    /// PP-02: a connection just made by a reconnect is not pinged; the checkout after that is.
+    func testNoPingOnConnectionJustMadeByReconnect() throws {
+        let f = try PingFixture()
+        try f.warm(1)
+        let first = try f.pool.connect()
+        first.invalidate()
+        f.log.removeAll()
+
+        let reconnected = try f.pool.connect()
+        XCTAssertEqual(f.log.entries, ["connect", "checkout"])
+        let conn = try XCTUnwrap(reconnected.dbapiConnection)
+        XCTAssertEqual(conn.calls, [])
+        reconnected.close()
+        f.log.removeAll()
+
+        let next = try f.pool.connect()
+        XCTAssertEqual(f.log.entries, ["P", "checkout"])
+        XCTAssertEqual(conn.calls, ["rollback()", "cursor()"])
+        next.close()
+    }
+
+    /// §6.3.8: every other outermost checkout pings once, visible as one cursor() call.
+    func testEveryNonFreshCheckoutPingsOnce() throws {
+        let f = try PingFixture()
+        for _ in 0..<3 { try f.pool.connect().close() }
+        XCTAssertEqual(f.dbapi.connections.count, 1)
+        XCTAssertEqual(f.dbapi.connections[0].calls,
+                       ["rollback()", "cursor()", "rollback()", "cursor()", "rollback()"])
+        XCTAssertEqual(f.log.entries.filter { $0 == "P" }.count, 2)
+    }
+
+    /// PP-08 / §3.2 #5: a failed ping fires invalidate with DisconnectionError(invalidatePool:
+    /// true), closes (terminates) the stale connection exactly once with no reset, reconnects, and
+    /// checks out the new connection without pinging it.
+    func testFailedPingInvalidatesClosesAndReconnects() throws {
+        let f = try PingFixture()
+        let old = try XCTUnwrap(f.warm(1).first)
+        old.failPing = .disconnect
+
+        let fairy = try f.pool.connect()
+        XCTAssertEqual(f.log.entries, ["P", "invalidate", "close", "T", "connect", "checkout"])
+        let invalidate = try XCTUnwrap(f.recorder.events(.invalidate).first)
+        XCTAssertEqual(invalidate.connectionID, old.id)
+        let error = try XCTUnwrap(invalidate.error as? DisconnectionError)
+        XCTAssertTrue(error.invalidatePool)
+        XCTAssertEqual(old.calls, ["rollback()", "cursor()", "close()"])
+        XCTAssertEqual(old.closeCount, 1)
+        let new = try XCTUnwrap(fairy.dbapiConnection)
+        XCTAssertNotEqual(new.id, old.id)
+        XCTAssertEqual(new.calls, [])
+        XCTAssertEqual(f.recorder.events(.checkout).first?.connectionID, new.id)
+        XCTAssertEqual(f.pool.checkedOut, 1)
+        XCTAssertEqual(f.pool.checkedIn, 0)
+        fairy.close()
+    }
+
+    /// PP-03: a failed ping invalidates every older idle connection: they are replaced (close,
+    /// terminate, connect, no ping) when next checked out, not eagerly; a connection made after the
+    /// failure is kept and pinged normally.
+    func testFailedPingReplacesOlderIdleConnectionsOnTheirNextCheckout() throws {
+        let f = try PingFixture(poolSize: 3)
+        let conns = try f.warm(3)
+        f.dbapi.dropAll()
+
+        let a = try f.pool.connect()               // conns[0] fails its ping
+        XCTAssertEqual(f.log.entries, ["P", "invalidate", "close", "T", "connect", "checkout"])
+        XCTAssertTrue(conns[0].closed)
+        XCTAssertFalse(conns[1].closed, "older idle connections are not closed eagerly")
+        XCTAssertFalse(conns[2].closed)
+        let replacement = try XCTUnwrap(a.dbapiConnection)
+        a.close()                                  // queue: conns[1], conns[2], replacement
+        f.log.removeAll()
+
+        let b = try f.pool.connect()
+        XCTAssertEqual(f.log.entries, ["close", "T", "connect", "checkout"], "stale: replaced without a ping")
+        XCTAssertTrue(conns[1].closed)
+        XCTAssertEqual(conns[1].calls.filter { $0 == "cursor()" }.count, 0)
+        f.log.removeAll()
+        let c = try f.pool.connect()
+        XCTAssertEqual(f.log.entries, ["close", "T", "connect", "checkout"])
+        XCTAssertTrue(conns[2].closed)
+        f.log.removeAll()
+        let d = try f.pool.connect()
+        XCTAssertEqual(d.dbapiConnection?.id, replacement.id, "a connection made after the failure is kept")
+        XCTAssertEqual(f.log.entries, ["P", "checkout"])
+        b.close()
+        c.close()
+        d.close()
+    }
+
+    /// §6.3 / api.md: a ping that throws an error the dialect classifies as a disconnect counts as
+    /// a failed ping (same sequence, same DisconnectionError(invalidatePool: true)).
+    func testPingErrorClassifiedAsDisconnectCountsAsFailedPing() throws {
+        let f = try PingFixture(poolSize: 2, pingThrowsOnDisconnect: true)
+        let log = f.log
+        let conns = try f.warm(2)
+        conns[0].failPing = .disconnect
+
+        let fairy = try f.pool.connect()
+        XCTAssertEqual(log.entries, ["P", "invalidate", "close", "T", "connect", "checkout"])
+        let error = try XCTUnwrap(f.recorder.events(.invalidate).first?.error as? DisconnectionError)
+        XCTAssertTrue(error.invalidatePool)
+        XCTAssertTrue(conns[0].closed)
+
+        // The pool was invalidated: the other, older idle connection is replaced on checkout.
+        log.removeAll()
+        let other = try f.pool.connect()
+        XCTAssertEqual(log.entries, ["close", "T", "connect", "checkout"])
+        XCTAssertTrue(conns[1].closed)
+        fairy.close()
+        other.close()
+    }
+
+    /// §6.3: any other ping error propagates unwrapped; the record is invalidated (the event
+    /// carries the error) and returned; no checkout event; the pool is not invalidated.
+    func testNonDisconnectPingErrorPropagatesAndReturnsInvalidatedRecord() throws {
+        let f = try PingFixture(poolSize: 2)
+        let conns = try f.warm(2)
+        conns[0].failPing = .error
+
+        XCTAssertThrowsError(try f.pool.connect()) { error in
+            XCTAssertEqual(error as? MockError, MockError("ping failed"))
+        }
+        XCTAssertEqual(f.log.entries, ["P", "invalidate", "close", "T", "checkin"])
+        XCTAssertEqual(f.recorder.events(.invalidate).first?.error as? MockError, MockError("ping failed"))
+        XCTAssertEqual(f.recorder.events(.checkin).first?.connectionWasNil, true)
+        XCTAssertTrue(conns[0].closed)
+        XCTAssertEqual(f.pool.checkedIn, 2)
+        XCTAssertEqual(f.pool.checkedOut, 0)
+        XCTAssertEqual(f.pool.overflow, 0)
+
+        f.log.removeAll()
+        let next = try f.pool.connect()
+        XCTAssertEqual(next.dbapiConnection?.id, conns[1].id, "no pool-wide invalidation for a non-disconnect error")
+        XCTAssertEqual(f.log.entries, ["P", "checkout"])
+        next.close()
+    }
+
+    /// §6.3: a ping error the dialect does not recognise as a disconnect propagates, even if it is
+    /// a MockDisconnectError (recognisesDisconnects: false).
+    func testUnrecognisedPingErrorPropagates() throws {
+        let f = try PingFixture(recognisesDisconnects: false, pingThrowsOnDisconnect: true)
+        let conn = try XCTUnwrap(f.warm(1).first)
+        conn.failPing = .disconnect
+        XCTAssertThrowsError(try f.pool.connect()) { error in
+            XCTAssertEqual(error as? MockDisconnectError, MockDisconnectError("Lost the DB connection on ping"))
+        }
+        XCTAssertTrue(conn.closed)
+        XCTAssertEqual(f.recorder.count(.checkout), 0)
+        XCTAssertEqual(f.pool.checkedIn, 1)
+    }
+
+    /// Appendix A.4: pre-ping with DefaultDialect throws PoolError.pingNotSupported on the first
+    /// non-fresh checkout; the record is invalidated (closed) and returned.
+    func testPrePingWithDefaultDialectThrowsPingNotSupported() throws {
+        let dbapi = MockDBAPI()
+        let pool = try QueuePool<MockConnection>(
+            poolSize: 1, maxOverflow: 0, timeout: .milliseconds(50),
+            options: PoolOptions(prePing: true, logHandler: .disabled), creator: dbapi.creator())
+        let recorder = EventRecorder()
+        recorder.attach(to: pool.events)
+        try pool.connect().close()   // fresh: no ping
+        recorder.clear()
+
+        XCTAssertThrowsError(try pool.connect()) { error in
+            XCTAssertEqual((error as? PoolError)?.description,
+                           "The ping feature requires that a dialect is passed to the connection pool.")
+            guard case .pingNotSupported? = error as? PoolError else {
+                return XCTFail("expected PoolError.pingNotSupported, got \(error)")
+            }
+        }
+        XCTAssertEqual(recorder.names, ["invalidate", "close", "checkin"])
+        XCTAssertEqual(dbapi.connections[0].calls, ["rollback()", "close()"])
+        XCTAssertEqual(pool.checkedIn, 1)
+        XCTAssertEqual(pool.checkedOut, 0)
+    }
+
+    /// Appendix A.3: a checkout listener that always raises DisconnectionError runs twice per
+    /// connect(), the creator runs 2 extra times, every connection is closed, the record is
+    /// returned, PoolError.connectionClosed is thrown, and the QueuePool counters are unchanged.
+    func testCheckoutListenerAlwaysDisconnectingGivesUpAfterTwoAttempts() throws {
+        let f = try PingFixture(poolSize: 2, prePing: false)
+        try f.warm(1)
+        let before = (f.pool.checkedIn, f.pool.overflow, f.pool.checkedOut)
+        XCTAssertEqual(f.dbapi.connectCount, 1)
+        let log = f.log
+        f.pool.events.onCheckout { _, _, _ in
+            log.append("L")
+            throw DisconnectionError()
+        }
+
+        XCTAssertThrowsError(try f.pool.connect()) { error in
+            guard case .connectionClosed? = error as? PoolError else {
+                return XCTFail("expected PoolError.connectionClosed, got \(error)")
+            }
+            XCTAssertEqual("\(error)", "This connection is closed")
+        }
+        XCTAssertEqual(f.log.entries, [
+            "checkout", "L", "invalidate", "close", "T", "connect",
+            "checkout", "L", "invalidate", "close", "T", "connect",
+            "invalidate", "close", "T", "checkin",
+        ])
+        XCTAssertEqual(f.log.entries.filter { $0 == "L" }.count, 2)
+        XCTAssertEqual(f.dbapi.connectCount, 3, "the creator runs 2 extra times")
+        XCTAssertTrue(f.dbapi.connections.allSatisfy(\.closed))
+        XCTAssertEqual(f.recorder.events(.checkin).last?.connectionWasNil, true)
+        XCTAssertEqual(f.pool.checkedIn, before.0)
+        XCTAssertEqual(f.pool.overflow, before.1)
+        XCTAssertEqual(f.pool.checkedOut, before.2)
+    }
+
+    /// §6.3: a plain DisconnectionError from a checkout listener replaces only that connection;
+    /// the pool is not invalidated, so another idle connection is kept.
+    func testCheckoutListenerDisconnectionErrorDoesNotInvalidatePool() throws {
+        let f = try PingFixture(poolSize: 2, prePing: false)
+        let conns = try f.warm(2)
+        let flag = ArmedFlag()
+        f.pool.events.onCheckout { _, _, _ in if flag.take() { throw DisconnectionError() } }
+        let a = try f.pool.connect()
+        XCTAssertTrue(conns[0].closed)
+        f.log.removeAll()
+        let b = try f.pool.connect()
+        XCTAssertEqual(b.dbapiConnection?.id, conns[1].id)
+        XCTAssertEqual(f.log.entries, ["checkout"])
+        a.close()
+        b.close()
+    }
+
+    /// §6.3: DisconnectionError(invalidatePool: true) from a checkout listener also invalidates
+    /// the other, older connections.
+    func testCheckoutListenerInvalidatePoolErrorInvalidatesOlderConnections() throws {
+        let f = try PingFixture(poolSize: 2, prePing: false)
+        let conns = try f.warm(2)
+        let flag = ArmedFlag()
+        f.pool.events.onCheckout { _, _, _ in if flag.take() { throw DisconnectionError(invalidatePool: true) } }
+        let a = try f.pool.connect()
+        XCTAssertTrue(conns[0].closed)
+        XCTAssertFalse(conns[1].closed)
+        f.log.removeAll()
+        let b = try f.pool.connect()
+        XCTAssertEqual(f.log.entries, ["close", "T", "connect", "checkout"])
+        XCTAssertTrue(conns[1].closed)
+        a.close()
+        b.close()
+    }
+
+    /// PP-05: when the reconnect after a failed ping fails, the connect error propagates
+    /// unwrapped, the record goes back without a connection, and the QueuePool counters
+    /// (checkedIn, overflow, checkedOut) are intact. After the database is back, the next checkout
+    /// reconnects (no ping: fresh).
+    func testConnectErrorWhileReconnectingAfterFailedPingPropagatesCountersIntact() throws {
+        let f = try PingFixture(poolSize: 2)
+        try f.warm(2)
+        let held = try f.pool.connect()          // conns[0] out, conns[1] idle
+        f.log.removeAll()
+        let before = (f.pool.checkedIn, f.pool.overflow, f.pool.checkedOut)
+        XCTAssertEqual(before.0, 1)
+        XCTAssertEqual(before.2, 1)
+        f.dbapi.dropAll()
+        f.dbapi.shutdown(true)
+
+        XCTAssertThrowsError(try f.pool.connect()) { error in
+            XCTAssertEqual(error as? MockError, MockError("connect failed"))
+        }
+        XCTAssertEqual(f.log.entries, ["P", "invalidate", "close", "T", "checkin"])
+        XCTAssertEqual(f.recorder.events(.checkin).last?.connectionWasNil, true)
+        XCTAssertEqual(f.recorder.count(.connect), 0)
+        XCTAssertEqual(f.pool.checkedIn, before.0)
+        XCTAssertEqual(f.pool.overflow, before.1)
+        XCTAssertEqual(f.pool.checkedOut, before.2)
+
+        f.dbapi.shutdown(false)
+        f.log.removeAll()
+        let again = try f.pool.connect()
+        XCTAssertEqual(f.log.entries, ["connect", "checkout"])
+        again.close()
+        held.close()
+    }
+
+    /// §6.3: when the reconnect after a checkout listener's DisconnectionError fails, the connect
+    /// error propagates and the counters are intact.
+    func testConnectErrorWhileReconnectingAfterCheckoutDisconnectPropagatesCountersIntact() throws {
+        let f = try PingFixture(poolSize: 2, prePing: false)
+        try f.warm(1)
+        let before = (f.pool.checkedIn, f.pool.overflow, f.pool.checkedOut)
+        let flag = ArmedFlag()
+        f.pool.events.onCheckout { _, _, _ in if flag.take() { throw DisconnectionError() } }
+        f.dbapi.failNextConnects(1, with: MockDisconnectError("database is stopped"))
+
+        XCTAssertThrowsError(try f.pool.connect()) { error in
+            XCTAssertEqual(error as? MockDisconnectError, MockDisconnectError("database is stopped"))
+        }
+        XCTAssertEqual(f.log.entries, ["checkout", "invalidate", "close", "T", "checkin"])
+        XCTAssertEqual(f.pool.checkedIn, before.0)
+        XCTAssertEqual(f.pool.overflow, before.1)
+        XCTAssertEqual(f.pool.checkedOut, before.2)
+        let again = try f.pool.connect()
+        XCTAssertTrue(again.isValid)
+        again.close()
+    }
+}
