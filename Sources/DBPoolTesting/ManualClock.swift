@@ -35,6 +35,12 @@ public final class ManualClock: PoolClock {
         current.withLock { $0 = $0.advanced(by: duration) }
     }
 
+    /// A pool's maintenance thread waiting on this clock re-reads it every few milliseconds, so
+    /// that `advance(by:)` wakes it promptly (idle timeout, keep-alive, backoff retries).
+    public func realDelay(until deadline: ContinuousClock.Instant) -> Duration {
+        deadline > now ? .milliseconds(2) : .zero
+    }
+
     /// Sets the clock to `instant`, forwards or backwards.
     public func set(to instant: ContinuousClock.Instant) {
         current.withLock { $0 = instant }

@@ -17,6 +17,9 @@ public enum PoolError: Error, CustomStringConvertible, Sendable {
     /// The pool kind cannot serve this kind of caller, for example SingletonThreadPool, whose
     /// connections belong to threads, called from an async task.
     case unsupported(String)
+    /// The pool was shut down with `shutdown(gracePeriod:)`; it hands out no more connections.
+    /// `recreate()` makes a new, running pool with the same configuration.
+    case shutDown
 
     /// The message, matching SQLAlchemy's text where SQLAlchemy has one.
     public var description: String {
@@ -36,6 +39,9 @@ public enum PoolError: Error, CustomStringConvertible, Sendable {
             return "The ping feature requires that a dialect is passed to the connection pool."
         case let .unsupported(message):
             return message
+        case .shutDown:
+            return "The pool has been shut down and hands out no more connections"
+
         }
     }
 }

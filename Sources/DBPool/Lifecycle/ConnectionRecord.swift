@@ -13,7 +13,7 @@
 // @unchecked Sendable: mutable state is touched only by the record's current owner (see above);
 // the hand-over between owners goes through the pool's lock, which orders the accesses. Where
 // a pool kind shares records (StaticPool, SingletonThreadPool), `guardLock` serialises them.
-public final class ConnectionRecord<Connection>: @unchecked Sendable {
+public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     let context: PoolContext<Connection>
     let guardLock: RecursiveLock?
 
@@ -36,6 +36,17 @@ public final class ConnectionRecord<Connection>: @unchecked Sendable {
     var softInvalidated = false
     /// How many fairies hold this record: 0 or 1, except in StaticPool.
     var holders = 0
+    /// This connection's recycle age: `recycle` shortened by `recycleJitter`, drawn at connect.
+    var effectiveRecycle: Duration?
+    /// Checkouts served by the current connection, for `maxUsage`.
+    var usageCount = 0
+    /// When the record last went idle (QueuePool, when idle timeout or keep-alive is on).
+    var idleSince: ContinuousClock.Instant?
+    /// Where and when the current checkout happened (QueuePool diagnostics).
+    var checkoutSite: CheckoutSite?
+    var checkoutTime: ContinuousClock.Instant?
+    /// Whether the current checkout has already been reported as a possible leak.
+    var leakReported = false
 
     /// Whether a fairy currently holds this record.
     public var inUse: Bool { guarded { holders > 0 } }
@@ -77,10 +88,19 @@ public final class ConnectionRecord<Connection>: @unchecked Sendable {
         let start = context.options.clock.now
         lastConnectTime = start
         connectGeneration = context.currentGeneration
-        let connection = try context.creator(self)
+        let connection: Connection
+        do {
+            connection = try context.creator(self)
+        } catch {
+            context.counters.connectFailures.wrappingAdd(1, ordering: .relaxed)
+            throw error
+        }
+        context.counters.created.wrappingAdd(1, ordering: .relaxed)
         dbapiConnection = connection
         fresh = true
         softInvalidated = false
+        usageCount = 0
+        effectiveRecycle = context.recycle.map(context.jittered)
         context.log(.info, "Created new connection")
         try context.fireConnectEvents(connection, self)
     }
@@ -90,29 +110,34 @@ public final class ConnectionRecord<Connection>: @unchecked Sendable {
     func getConnection() throws -> Connection {
         try guarded {
             if let connection = dbapiConnection {
-                if let reason = recycleReason() {
+                if let (reason, category) = recycleReason() {
                     context.log(.info, "Connection \(reason); recycling")
-                    closeConnection(connection, terminate: true)
+                    closeConnection(connection, terminate: true, reason: category)
                     info.removeAll()
                     try connect()
                 } else {
+                    usageCount += 1
                     return connection
                 }
             } else {
                 info.removeAll()
                 try connect()
             }
+            usageCount = 1
             // connect() either set the connection or threw.
             return dbapiConnection!
         }
     }
 
-    private func recycleReason() -> String? {
-        if let recycle = context.recycle, let start = lastConnectTime, context.options.clock.now - start > recycle {
-            return "exceeded recycle age"
+    private func recycleReason() -> (String, CloseReason)? {
+        if let recycle = effectiveRecycle, let start = lastConnectTime, context.options.clock.now - start > recycle {
+            return ("exceeded recycle age", .lifetime)
         }
-        if context.isStale(self) { return "invalidated by a pool-wide invalidation" }
-        if softInvalidated { return "soft-invalidated" }
+        if let maxUsage = context.maxUsage, usageCount >= maxUsage {
+            return ("served maxUsage (\(maxUsage)) checkouts", .lifetime)
+        }
+        if context.isStale(self) { return ("invalidated by a pool-wide invalidation", .recycle) }
+        if softInvalidated { return ("soft-invalidated", .recycle) }
         return nil
     }
 
@@ -140,21 +165,22 @@ public final class ConnectionRecord<Connection>: @unchecked Sendable {
                 softInvalidated = true
             } else {
                 context.log(.info, "Invalidating connection", error: error)
-                closeConnection(connection, terminate: true)
+                closeConnection(connection, terminate: true, reason: .invalidated)
             }
         }
     }
 
     /// Closes the connection (a `close` event, then the dialect's `doClose`). The record stays
     /// usable and reconnects on its next checkout.
-    func close() {
+    func close(reason: CloseReason = .disposed) {
         guarded {
             guard let connection = dbapiConnection else { return }
-            closeConnection(connection, terminate: false)
+            closeConnection(connection, terminate: false, reason: reason)
         }
     }
 
-    private func closeConnection(_ connection: Connection, terminate: Bool) {
+    private func closeConnection(_ connection: Connection, terminate: Bool, reason: CloseReason) {
+        context.counters.countClose(reason)
         context.events.fireClose(connection, self)
         context.log(.debug, terminate ? "Hard-closing connection" : "Closing connection")
         dbapiConnection = nil

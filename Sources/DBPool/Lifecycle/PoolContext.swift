@@ -14,6 +14,12 @@ final class PoolContext<Connection>: Sendable {
     let recycle: Duration?
     let resetOnReturn: ResetOnReturn
     let prePing: Bool
+    let maxUsage: Int?
+    let counters = StatisticsCounters()
+    /// Whether timestamps may come from the cheap coarse monotonic clock (see `stamp()`).
+    private let usesSystemClock: Bool
+    private let stampBase: ContinuousClock.Instant
+    private let coarseBase: Int64
 
     /// Pool-wide invalidation as a generation counter rather than SQLAlchemy's timestamp: a record
     /// remembers the generation it connected in, and is stale once the counter has moved past it.
@@ -41,6 +47,25 @@ final class PoolContext<Connection>: Sendable {
         self.recycle = options.recycle
         self.resetOnReturn = options.resetOnReturn
         self.prePing = options.prePing
+        self.maxUsage = options.maxUsage
+        self.usesSystemClock = options.clock is SystemClock
+        self.stampBase = options.clock.now
+        self.coarseBase = coarseMonotonicNanoseconds()
+    }
+
+    /// A timestamp for diagnostics (checkout times, idle times). With the system clock it comes
+    /// from the coarse monotonic clock, a few nanoseconds instead of a full clock read, accurate
+    /// to a few milliseconds; with an injected clock it is that clock's `now`, so tests control it.
+    @inline(__always)
+    func stamp() -> ContinuousClock.Instant {
+        guard usesSystemClock else { return options.clock.now }
+        return stampBase + .nanoseconds(coarseMonotonicNanoseconds() - coarseBase)
+    }
+
+    /// `recycle` shortened by a random part of up to `recycleJitter`.
+    func jittered(_ recycle: Duration) -> Duration {
+        guard options.recycleJitter > 0 else { return recycle }
+        return recycle * (1 - options.recycleJitter * Double.random(in: 0..<1))
     }
 
     /// A context for a recreated pool: same creator, dialect and options; copied listeners.

@@ -1,8 +1,10 @@
-/// Settings shared by every pool kind. The defaults are SQLAlchemy's.
+/// Settings shared by every pool kind. The SQLAlchemy settings come first, with SQLAlchemy's
+/// defaults; the lifecycle settings after them are off by default (except `maxConnecting`), so a
+/// pool with default options behaves exactly as SQLAlchemy's.
 ///
 /// Values are checked when a pool is created: a pool initialiser throws
 /// ``PoolError/invalidArgument(_:)`` for a value out of range, naming the parameter, the value and
-/// the accepted range. Nothing is clamped.
+/// the accepted range, and for a QueuePool-only setting given to another kind. Nothing is clamped.
 public struct PoolOptions: Sendable {
     /// Replace a connection at checkout once it is older than this (strictly greater).
     /// `nil` (the default) never recycles; SQLAlchemy's `recycle=-1`. Must not be negative.
@@ -18,14 +20,56 @@ public struct PoolOptions: Sendable {
     /// Where log messages go. Default: warnings and errors to standard error.
     public var logHandler: PoolLogHandler
 
-    /// Creates options; every argument has SQLAlchemy's default.
+    // MARK: Lifecycle (beyond SQLAlchemy)
+
+    /// Shortens each connection's `recycle` age by a random fraction of up to this much
+    /// (HikariCP uses 0.025), so that connections made together do not all expire together.
+    /// 0 (the default) is off; accepted 0 to 0.5. All pool kinds.
+    public var recycleJitter: Double
+    /// Replace a connection at checkout once it has served this many checkouts (DBUtils'
+    /// `maxusage`). `nil` (the default) is unlimited; otherwise >= 1. All pool kinds.
+    public var maxUsage: Int?
+    /// QueuePool: keep at least this many idle connections, opening them at construction and
+    /// topping them up in the background. Default 0; at most `poolSize`.
+    public var minIdle: Int
+    /// QueuePool with `minIdle`: construction throws the first connect error instead of starting
+    /// with fewer connections. Default `false` (a failed pre-fill is logged and retried later).
+    public var failFast: Bool
+    /// QueuePool: close idle connections, above `minIdle`, that have sat unused this long.
+    /// `nil` (the default) keeps them. Must be > 0.
+    public var idleTimeout: Duration?
+    /// QueuePool: ping idle connections that have been idle this long, in the background, and
+    /// replace those that fail, so a dead database is noticed before a request finds it. Needs a
+    /// dialect that can ping. `nil` (the default) is off. Must be > 0.
+    public var keepAlive: Duration?
+    /// QueuePool: at most this many connections are being opened at once; further checkouts that
+    /// need a new connection wait for one of those to finish or for a returned connection.
+    /// Default 2, as MongoDB's CMAP; >= 1.
+    public var maxConnecting: Int
+    /// QueuePool: spacing between connection attempts after consecutive failures. `nil` (the
+    /// default) retries at once, as SQLAlchemy does.
+    public var connectBackoff: ConnectBackoff?
+    /// QueuePool: report, once, each connection held longer than this, through the log handler,
+    /// with the file and line that checked it out. `nil` (the default) is off. Must be > 0.
+    public var leakDetectionThreshold: Duration?
+
+    /// Creates options; every argument has its default.
     public init(
         recycle: Duration? = nil,
         resetOnReturn: ResetOnReturn = .rollback,
         prePing: Bool = false,
         loggingName: String? = nil,
         clock: any PoolClock = SystemClock(),
-        logHandler: PoolLogHandler = .standardError()
+        logHandler: PoolLogHandler = .standardError(),
+        recycleJitter: Double = 0,
+        maxUsage: Int? = nil,
+        minIdle: Int = 0,
+        failFast: Bool = false,
+        idleTimeout: Duration? = nil,
+        keepAlive: Duration? = nil,
+        maxConnecting: Int = 2,
+        connectBackoff: ConnectBackoff? = nil,
+        leakDetectionThreshold: Duration? = nil
     ) {
         self.recycle = recycle
         self.resetOnReturn = resetOnReturn
@@ -33,13 +77,55 @@ public struct PoolOptions: Sendable {
         self.loggingName = loggingName
         self.clock = clock
         self.logHandler = logHandler
+        self.recycleJitter = recycleJitter
+        self.maxUsage = maxUsage
+        self.minIdle = minIdle
+        self.failFast = failFast
+        self.idleTimeout = idleTimeout
+        self.keepAlive = keepAlive
+        self.maxConnecting = maxConnecting
+        self.connectBackoff = connectBackoff
+        self.leakDetectionThreshold = leakDetectionThreshold
     }
 
-    /// Throws ``PoolError/invalidArgument(_:)`` for the first value out of range.
-    func validate() throws {
+    /// Whether any setting needs the background maintenance thread.
+    var needsMaintenance: Bool {
+        minIdle > 0 || idleTimeout != nil || keepAlive != nil || connectBackoff != nil || leakDetectionThreshold != nil
+    }
+
+    /// Throws ``PoolError/invalidArgument(_:)`` for the first value out of range. `queuePool`
+    /// says whether the QueuePool-only settings are allowed.
+    func validate(queuePool: Bool = false) throws {
         if let recycle, recycle < .zero {
-            throw PoolError.invalidArgument(
-                "recycle must be nil (never) or a duration >= 0 seconds; got \(recycle)")
+            throw PoolError.invalidArgument("recycle must be nil (never) or a duration >= 0 seconds; got \(recycle)")
+        }
+        guard recycleJitter.isFinite, (0...0.5).contains(recycleJitter) else {
+            throw PoolError.invalidArgument("recycleJitter must be between 0 and 0.5 (a fraction of recycle); got \(recycleJitter)")
+        }
+        if let maxUsage, maxUsage < 1 {
+            throw PoolError.invalidArgument("maxUsage must be nil (unlimited) or >= 1; got \(maxUsage)")
+        }
+        guard maxConnecting >= 1 else {
+            throw PoolError.invalidArgument("maxConnecting must be >= 1; got \(maxConnecting)")
+        }
+        guard minIdle >= 0 else {
+            throw PoolError.invalidArgument("minIdle must be >= 0; got \(minIdle)")
+        }
+        for (name, value) in [("idleTimeout", idleTimeout), ("keepAlive", keepAlive), ("leakDetectionThreshold", leakDetectionThreshold)] {
+            if let value, value <= .zero {
+                throw PoolError.invalidArgument("\(name) must be nil (off) or a duration > 0 seconds; got \(value)")
+            }
+        }
+        try connectBackoff?.validate()
+        if !queuePool {
+            let queueOnly: [(String, Bool)] = [
+                ("minIdle", minIdle != 0), ("failFast", failFast), ("idleTimeout", idleTimeout != nil),
+                ("keepAlive", keepAlive != nil), ("maxConnecting", maxConnecting != 2),
+                ("connectBackoff", connectBackoff != nil), ("leakDetectionThreshold", leakDetectionThreshold != nil),
+            ]
+            if let (name, _) = queueOnly.first(where: { $0.1 }) {
+                throw PoolError.invalidArgument("\(name) applies to QueuePool only; leave it at its default for this pool kind")
+            }
         }
     }
 }

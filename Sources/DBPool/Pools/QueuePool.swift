@@ -1,5 +1,11 @@
 import Dispatch
-import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The default pool: up to `poolSize` idle connections kept for reuse, plus up to `maxOverflow`
 /// extra connections made under load and closed when they come back to a full pool. A checkout
@@ -14,9 +20,18 @@ import Synchronization
 /// being created or closed. Unlike SQLAlchemy, ``dispose()`` subtracts exactly the records it
 /// closes, so connections that were out during a dispose are still counted when they return and
 /// ``checkedOut`` never goes negative.
+///
+/// Beyond SQLAlchemy (all off by default except `maxConnecting`, see ``PoolOptions``): `minIdle`
+/// pre-fill, `idleTimeout`, `keepAlive`, `maxConnecting`, `connectBackoff`, leak detection and
+/// ``shutdown(gracePeriod:)``. The timed ones run on one background thread per pool, started only
+/// when one of them is configured.
 public final class QueuePool<Connection>: Pool, RecordPool {
+    typealias Record = ConnectionRecord<Connection>
+    typealias Machine = QueueStateMachine<Record>
+
     let context: PoolContext<Connection>
-    private let state: Locked<QueueStateMachine<ConnectionRecord<Connection>>>
+    private let state: Locked<Machine>
+    private let maintenance: MaintenanceThread?
 
     /// The number of connections kept idle for reuse (`poolSize`); 0 means no limit.
     public let size: Int
@@ -45,13 +60,20 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         if let timeout, timeout < .zero {
             throw PoolError.invalidArgument("timeout must be nil (wait forever) or a duration >= 0 seconds; got \(timeout)")
         }
-        try context.options.validate()
+        let options = context.options
+        try options.validate(queuePool: true)
+        if poolSize > 0 && options.minIdle > poolSize {
+            throw PoolError.invalidArgument("minIdle must be between 0 and poolSize (\(poolSize)); got \(options.minIdle)")
+        }
         self.size = poolSize
         self.maxOverflow = poolSize == 0 ? -1 : maxOverflow
         self.timeout = timeout
         self.useLIFO = useLIFO
         self.context = context
-        self.state = Locked(QueueStateMachine(poolSize: poolSize, maxOverflow: maxOverflow, useLIFO: useLIFO))
+        self.state = Locked(Machine(poolSize: poolSize, maxOverflow: maxOverflow, useLIFO: useLIFO, options: options))
+        maintenance = options.needsMaintenance ? MaintenanceThread(clock: options.clock) : nil
+        try prefill()
+        startMaintenance()
     }
 
     /// Creates a QueuePool over `dialect`, with a creator that takes no argument.
@@ -76,6 +98,10 @@ public final class QueuePool<Connection>: Pool, RecordPool {
             context: PoolContext(creator: .withRecord(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "QueuePool"))
     }
 
+    deinit {
+        maintenance?.stop()
+    }
+
     // MARK: Accessors
 
     /// Idle connections in the pool. SQLAlchemy's `checkedin()`.
@@ -87,6 +113,29 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     public var overflow: Int { state.withLock { $0.overflow } }
     /// Checkouts currently waiting for a connection.
     public var waiting: Int { state.withLock { $0.waiting } }
+    /// Whether ``shutdown(gracePeriod:)`` has been called.
+    public var isShutDown: Bool { state.withLock { $0.phase != .running } }
+
+    /// A snapshot of the pool's state and counters; see ``PoolStatistics``.
+    public var statistics: PoolStatistics {
+        var snapshot = PoolStatistics.fromCounters(context.counters)
+        state.withLock { machine in
+            snapshot.size = machine.open
+            snapshot.idle = machine.checkedIn
+            snapshot.inUse = machine.checkedOut
+            snapshot.overflow = machine.overflow
+            snapshot.waiters = machine.waiting
+            snapshot.connecting = machine.connecting
+            snapshot.checkouts = machine.counters.checkouts
+            snapshot.waits = machine.counters.waits
+            snapshot.totalWaitTime = machine.counters.totalWait
+            snapshot.maxWaitTime = machine.counters.maxWait
+            snapshot.timeouts = machine.counters.timeouts
+            snapshot.lastConnectError = machine.lastConnectError
+            snapshot.consecutiveConnectFailures = machine.consecutiveFailures
+        }
+        return snapshot
+    }
 
     /// `Pool size: 3  Connections in pool: 0 Current Overflow: 3 Current Checked out connections: 6`
     public func status() -> String {
@@ -98,130 +147,195 @@ public final class QueuePool<Connection>: Pool, RecordPool {
 
     /// Checks a connection out, blocking while the pool is at its limit.
     public func checkout(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
-        try Checkout.run(pool: self, record: acquireRecord(), site: site)
+        try Checkout.run(pool: self, record: acquireRecord(site: site), site: site)
     }
 
     /// Checks a connection out, suspending while the pool is at its limit.
     public func checkout(at site: CheckoutSite) async throws -> ConnectionFairy<Connection> {
-        try await Checkout.run(pool: self, record: acquireRecordAsync(), site: site)
+        try await Checkout.run(pool: self, record: acquireRecordAsync(site: site), site: site)
     }
 
-    private func acquireRecord() throws -> ConnectionRecord<Connection> {
-        switch state.withLock({ $0.acquire(enqueueing: nil) }) {
+    private func acquireRecord(site: CheckoutSite) throws -> Record {
+        let stamp = context.stamp
+        switch state.withLock({ $0.acquire(enqueueing: nil, site: site, now: stamp) }) {
         case let .record(record): return record
-        case .create: return try createRecord()
+        case .create: return try createRecord(site: site)
+        case .shutDown: throw PoolError.shutDown
         case .wait: break
         }
         // The deadline is taken once, so that every later wake-up measures against it.
+        let start = ContinuousClock.now
         let deadline = timeout.map { DispatchTime.now() + DispatchTimeInterval.nanoseconds(Self.nanoseconds($0)) } ?? .distantFuture
         let semaphore = DispatchSemaphore(value: 0)
-        let waiter = Waiter<ConnectionRecord<Connection>>(kind: .blocking(semaphore))
-        switch state.withLock({ $0.acquire(enqueueing: waiter) }) {
+        let waiter = Waiter<Record>(kind: .blocking(semaphore), site: site)
+        switch state.withLock({ $0.acquire(enqueueing: waiter, site: site, now: stamp) }) {
         case let .record(record): return record
-        case .create: return try createRecord()
+        case .create: return try createRecord(site: site)
+        case .shutDown: throw PoolError.shutDown
         case .wait: break
         }
         if semaphore.wait(timeout: deadline) == .timedOut {
             let error: PoolError? = state.withLock { machine in
-                machine.remove(waiter) ? timeoutError(machine) : nil
+                guard machine.remove(waiter) else { return nil }
+                machine.recordWait(ContinuousClock.now - start, timedOut: true)
+                return timeoutError(machine)
             }
-            if let error { throw error }
+            if let error {
+                logTimeout()
+                throw error
+            }
             // Granted between the timeout and the lock: the signal is on its way; take the grant.
             semaphore.wait()
         }
-        return try use(waiter.grant!)
+        return try use(waiter, waitingSince: start, site: site)
     }
 
-    private func acquireRecordAsync() async throws -> ConnectionRecord<Connection> {
-        switch state.withLock({ $0.acquire(enqueueing: nil) }) {
+    private func acquireRecordAsync(site: CheckoutSite) async throws -> Record {
+        let stamp = context.stamp
+        switch state.withLock({ $0.acquire(enqueueing: nil, site: site, now: stamp) }) {
         case let .record(record): return record
-        case .create: return try createRecord()
+        case .create: return try createRecord(site: site)
+        case .shutDown: throw PoolError.shutDown
         case .wait: break
         }
-        let waiter = Waiter<ConnectionRecord<Connection>>(kind: .async)
+        let start = ContinuousClock.now
+        let waiter = Waiter<Record>(kind: .async, site: site)
         let timer: Task<Void, Never>? = timeout.map { timeout in
-            let deadline = ContinuousClock.now + timeout
+            let deadline = start + timeout
             return Task { [self] in
                 do {
                     try await Task.sleep(until: deadline, clock: .continuous)
                 } catch {
                     return
                 }
-                self.abandon(waiter, because: nil)
+                self.abandon(waiter, because: nil, waitingSince: start)
             }
         }
         defer { timer?.cancel() }
-        let grant = try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Waiter<ConnectionRecord<Connection>>.Grant, any Error>) in
-                let outcome: Result<QueueStateMachine<ConnectionRecord<Connection>>.Acquire, any Error> = state.withLock { machine in
+        _ = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let outcome: Result<Machine.Acquire, any Error> = state.withLock { machine in
                     // A cancellation or timeout that arrived before the waiter was queued.
                     if let failure = waiter.failure { return .failure(failure) }
-                    waiter.continuation = continuation
-                    return .success(machine.acquire(enqueueing: waiter))
+                    let outcome = machine.acquire(enqueueing: waiter, site: site, now: stamp)
+                    switch outcome {
+                    case .wait:
+                        waiter.continuation = continuation
+                    case let .record(record):
+                        waiter.grant = .record(record)
+                        waiter.grantedWithoutWaiting = true
+                    case .create:
+                        waiter.grant = .permit
+                        waiter.grantedWithoutWaiting = true
+                    case .shutDown:
+                        break
+                    }
+                    return .success(outcome)
                 }
                 switch outcome {
-                case let .failure(error): continuation.resume(throwing: error)
-                case let .success(.record(record)): continuation.resume(returning: .record(record))
-                case .success(.create): continuation.resume(returning: .permit)
-                case .success(.wait): break
+                case let .failure(error):
+                    continuation.resume(throwing: error)
+                case .success(.record), .success(.create):
+                    continuation.resume()
+                case .success(.shutDown):
+                    continuation.resume(throwing: PoolError.shutDown)
+                case .success(.wait):
+                    break
                 }
             }
         } onCancel: {
-            self.abandon(waiter, because: CancellationError())
+            self.abandon(waiter, because: CancellationError(), waitingSince: start)
         }
-        return try use(grant)
+        return try use(waiter, waitingSince: start, site: site)
     }
 
     /// A waiter gives up: cancelled (`reason` is the CancellationError) or timed out (`nil`).
     /// If it is still queued it leaves the queue in O(1) and its continuation fails; if it was
     /// already granted something, nothing happens and the grant is delivered as usual.
-    private func abandon(_ waiter: Waiter<ConnectionRecord<Connection>>, because reason: (any Error)?) {
-        let resume: (CheckedContinuation<Waiter<ConnectionRecord<Connection>>.Grant, any Error>, any Error)? = state.withLock { machine in
+    private func abandon(_ waiter: Waiter<Record>, because reason: (any Error)?, waitingSince start: ContinuousClock.Instant) {
+        let resume: (CheckedContinuation<Void, any Error>, any Error)? = state.withLock { machine in
             let error = reason ?? timeoutError(machine)
             if machine.remove(waiter) {
+                machine.recordWait(ContinuousClock.now - start, timedOut: reason == nil)
                 let continuation = waiter.continuation
                 waiter.continuation = nil
                 return continuation.map { ($0, error) }
             }
-            if waiter.grant == nil && waiter.failure == nil && waiter.continuation == nil {
+            if !waiter.wasQueued && waiter.grant == nil && waiter.failure == nil {
                 waiter.failure = error
             }
             return nil
         }
         if let (continuation, error) = resume {
+            if reason == nil { logTimeout() }
             continuation.resume(throwing: error)
         }
     }
 
-    private func timeoutError(_ machine: QueueStateMachine<ConnectionRecord<Connection>>) -> PoolError {
+    private func timeoutError(_ machine: Machine) -> PoolError {
         PoolError.timeout(size: size, overflow: machine.overflow, timeout: timeout ?? .zero)
     }
 
-    private func use(_ grant: Waiter<ConnectionRecord<Connection>>.Grant) throws -> ConnectionRecord<Connection> {
-        switch grant {
+    /// The timeout error keeps SQLAlchemy's exact text and shape; the reasons behind it (pool
+    /// state, queue length, the last connect error, telling "exhausted" from "database down") go
+    /// to the log and to ``statistics``.
+    private func logTimeout() {
+        guard context.logHandler.isEnabled(.warning) else { return }
+        let (status, waiting, lastError, failing) = state.withLock { machine in
+            (machine.checkedOut, machine.waiting, machine.lastConnectError, machine.consecutiveFailures > 0)
+        }
+        let cause = failing ? "the database is refusing connections" : "every connection is in use"
+        context.log(.warning, "Checkout timed out: \(cause); \(status) checked out, \(waiting) still waiting. \(self.status())", error: failing ? lastError : nil)
+    }
+
+    /// Turns what a woken waiter was granted into a record, and counts the wait.
+    private func use(_ waiter: Waiter<Record>, waitingSince start: ContinuousClock.Instant, site: CheckoutSite) throws -> Record {
+        if let failure = waiter.failure, waiter.grant == nil { throw failure }
+        if !waiter.grantedWithoutWaiting {
+            let waited = ContinuousClock.now - start
+            state.withLock { $0.recordWait(waited, timedOut: false) }
+        }
+        switch waiter.grant! {
         case let .record(record): return record
-        case .permit: return try createRecord()
+        case .permit: return try createRecord(site: site)
         }
     }
 
-    /// Creates a record in a slot already reserved by the state machine. The creator runs outside
-    /// the lock; if it fails, the slot is given back (SQLAlchemy restores `_overflow`) and the
-    /// creator's error propagates unwrapped.
-    private func createRecord() throws -> ConnectionRecord<Connection> {
+    /// Creates a record in a slot the state machine reserved. The creator runs outside the lock;
+    /// if it fails, the slot is given back (SQLAlchemy restores `_overflow`) and the creator's
+    /// error propagates unwrapped.
+    private func createRecord(site: CheckoutSite?) throws -> Record {
+        let record: Record
         do {
-            return try ConnectionRecord.connected(context: context)
+            record = try ConnectionRecord.connected(context: context)
         } catch {
-            freeSlots(1)
+            connectFinished(nil, failure: error, site: site)
             throw error
         }
+        connectFinished(record, failure: nil, site: site)
+        return record
     }
 
-    private func freeSlots(_ count: Int) {
-        let woken = state.withLock { $0.slotFreed(count: count) }
-        for waiter in woken { wake(waiter) }
+    private func connectFinished(_ record: Record?, failure: (any Error)?, site: CheckoutSite?) {
+        let stamp = context.stamp
+        let random = context.options.connectBackoff == nil ? 0 : Double.random(in: 0..<1)
+        let woken = state.withLock { $0.connectFinished(record, failure: failure, site: site, now: stamp, random: random) }
+        wake(woken)
+        if failure != nil { maintenance?.nudge() }
     }
 
-    private func wake(_ waiter: Waiter<ConnectionRecord<Connection>>) {
+    private func closed(_ records: [Record]) {
+        guard !records.isEmpty else { return }
+        let stamp = context.stamp
+        let woken = state.withLock { $0.closed(records, now: stamp) }
+        wake(woken)
+    }
+
+    private func wake(_ waiters: [Waiter<Record>]) {
+        for waiter in waiters { wake(waiter) }
+    }
+
+    private func wake(_ waiter: Waiter<Record>) {
         switch waiter.kind {
         case let .blocking(semaphore):
             semaphore.signal()
@@ -229,22 +343,27 @@ public final class QueuePool<Connection>: Pool, RecordPool {
             // Dequeued under the lock, so no cancel or timeout can reach this continuation now.
             let continuation = waiter.continuation
             waiter.continuation = nil
-            continuation?.resume(returning: waiter.grant!)
+            if let failure = waiter.failure, waiter.grant == nil {
+                continuation?.resume(throwing: failure)
+            } else {
+                continuation?.resume()
+            }
         }
     }
 
     // MARK: Return
 
-    func returnRecord(_ record: ConnectionRecord<Connection>) {
-        switch state.withLock({ $0.release(record) }) {
+    func returnRecord(_ record: Record) {
+        let stamp = context.stamp
+        switch state.withLock({ $0.release(record, now: stamp) }) {
         case .pooled:
             break
         case let .handOff(waiter):
             wake(waiter)
-        case let .close(record):
+        case let .close(record, reason):
             // The slot stays counted until the connection is really closed.
-            record.close()
-            freeSlots(1)
+            record.close(reason: reason)
+            closed([record])
         }
     }
 
@@ -254,24 +373,189 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     /// normally when they return; the counters stay true throughout.
     public func dispose() {
         let records = state.withLock { $0.drainIdle() }
-        for record in records { record.close() }
-        if !records.isEmpty { freeSlots(records.count) }
+        for record in records { record.close(reason: .disposed) }
+        closed(records)
         context.log(.info, "Pool disposed. \(status())")
     }
 
     /// A new, empty QueuePool with the same configuration, creator, dialect and a copy of the
-    /// listeners. It does not connect.
+    /// listeners. It does not connect (unless `minIdle` asks it to), and it is running even if
+    /// this pool was shut down.
     public func recreate() -> QueuePool<Connection> {
         context.log(.info, "Pool recreating")
-        // The configuration was validated when this pool was made, so it cannot fail now.
-        return try! QueuePool(
-            poolSize: size, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO,
-            context: context.recreated(kind: "QueuePool"))
+        // The configuration was validated when this pool was made. With `minIdle` and
+        // `failFast`, a failing pre-fill cannot be reported from here, so the recreated pool
+        // starts without failFast and fills in the background.
+        let recreated = context.recreated(kind: "QueuePool")
+        do {
+            return try QueuePool(poolSize: size, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO, context: recreated)
+        } catch {
+            var options = context.options
+            options.failFast = false
+            return try! QueuePool(poolSize: size, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO,
+                                  context: PoolContext(creator: recreated.creator, dialect: recreated.dialect,
+                                                       events: recreated.events, options: options, kind: "QueuePool"))
+        }
     }
 
     /// Pool-wide invalidation; see ``Pool/invalidateAll(triggeredBy:error:)``.
     public func invalidateAll(triggeredBy fairy: ConnectionFairy<Connection>?, error: (any Error)?) {
         context.invalidateAll(triggeredBy: fairy, error: error)
+    }
+
+    // MARK: Shutdown
+
+    /// Shuts the pool down gracefully: new checkouts fail at once with ``PoolError/shutDown``,
+    /// queued waiters fail with it too, idle connections are closed, and connections still checked
+    /// out are closed as they come back. The call waits (blocking this thread) up to
+    /// `gracePeriod` for them; it returns the number still out when the grace period ended.
+    ///
+    /// A connection still out after the grace period is not closed under its holder's feet (a
+    /// driver connection is not safe to use from two threads): it is closed when it is returned,
+    /// and each one is logged with the file and line that checked it out. The maintenance thread
+    /// stops. Afterwards `dispose()` does nothing and `recreate()` returns a new, running pool.
+    @discardableResult
+    public func shutdown(gracePeriod: Duration = .seconds(30)) -> Int {
+        beginShutdown()
+        let deadline = ContinuousClock.now + gracePeriod
+        while outstanding > 0 && ContinuousClock.now < deadline {
+            usleep(1_000)
+        }
+        return finishShutdown()
+    }
+
+    /// The async form of ``shutdown(gracePeriod:)``: suspends instead of blocking while it waits.
+    @discardableResult
+    public func shutdown(gracePeriod: Duration = .seconds(30)) async -> Int {
+        beginShutdown()
+        let deadline = ContinuousClock.now + gracePeriod
+        while outstanding > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        return finishShutdown()
+    }
+
+    private var outstanding: Int { state.withLock { $0.open } }
+
+    private func beginShutdown() {
+        let (failed, idle) = state.withLock { $0.beginShutdown() }
+        wake(failed)
+        for record in idle { record.close(reason: .shutdown) }
+        closed(idle)
+        context.log(.info, "Pool shutting down: \(failed.count) waiters failed, \(idle.count) idle connections closed")
+    }
+
+    private func finishShutdown() -> Int {
+        let leftover: [Record] = state.withLock { machine in
+            machine.finishShutdown()
+            return machine.records.values.filter { $0.checkoutSite != nil }
+        }
+        maintenance?.stop()
+        for record in leftover {
+            context.log(.warning, "Shutdown grace period ended with a connection still checked out at \(record.checkoutSite?.description ?? "an unknown site"); it will be closed when returned")
+        }
+        context.log(.info, "Pool shut down. \(status())")
+        return leftover.count
+    }
+
+    // MARK: Maintenance
+
+    private func prefill() throws {
+        let minIdle = context.options.minIdle
+        guard minIdle > 0 else { return }
+        let stamp = context.stamp
+        for _ in 0..<minIdle {
+            guard state.withLock({ $0.reserveConnectSlot(now: stamp) }) else { break }
+            do {
+                let record = try createRecord(site: nil)
+                returnRecord(record)
+            } catch {
+                if context.options.failFast {
+                    dispose()
+                    throw error
+                }
+                context.log(.error, "Pre-filling the pool failed; the maintenance thread will retry", error: error)
+                break
+            }
+        }
+    }
+
+    private func startMaintenance() {
+        guard let maintenance else { return }
+        // The thread's tick holds the pool weakly, so the thread never keeps the pool alive.
+        let tick: MaintenanceThread.Tick = { [weak self] in
+            guard let self else { return .stop }
+            return self.performMaintenance()
+        }
+        maintenance.start(tick: tick)
+    }
+
+    /// One maintenance pass: idle timeout, keep-alive pings, `minIdle` top-up, backoff retries,
+    /// leak reports. Runs on the maintenance thread; returns when it next has work.
+    func performMaintenance() -> MaintenanceThread.MaintenanceDue {
+        let now = context.stamp()
+        let (work, phase) = state.withLock { machine in (machine.maintain(now: now), machine.phase) }
+        if phase == .shutDown { return .stop }
+        wake(work.woken)
+        for record in work.expired {
+            context.log(.info, "Closing a connection idle for longer than idleTimeout")
+            record.close(reason: .idleTimeout)
+        }
+        closed(work.expired)
+        for record in work.ping { keepAlive(record) }
+        for _ in 0..<work.create {
+            if let record = try? createRecord(site: nil) {
+                returnRecord(record)
+            }
+        }
+        let leakDue = reportLeaks(now: now)
+        switch (work.nextDue, leakDue) {
+        case let (a?, b?): return .at(min(a, b))
+        case let (a?, nil), let (nil, a?): return .at(a)
+        case (nil, nil): return .idle
+        }
+    }
+
+    private func keepAlive(_ record: Record) {
+        if let connection = record.dbapiConnection {
+            var failure: (any Error)?
+            do {
+                if try !context.ping(connection) { failure = DisconnectionError(invalidatePool: false) }
+            } catch {
+                failure = error
+            }
+            if let failure {
+                context.log(.info, "Keep-alive ping failed; replacing the connection", error: failure)
+                record.invalidate(failure)
+                _ = try? record.getConnection()
+                record.usageCount = 0
+            }
+        }
+        returnRecord(record)
+    }
+
+    /// Logs, once per checkout, each connection held longer than `leakDetectionThreshold`.
+    /// Returns when the next report could be due.
+    private func reportLeaks(now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+        guard let threshold = context.options.leakDetectionThreshold else { return nil }
+        let (leaks, nextDue): ([(CheckoutSite?, Duration)], ContinuousClock.Instant?) = state.withLock { machine in
+            var leaks: [(CheckoutSite?, Duration)] = []
+            var nextDue: ContinuousClock.Instant?
+            for record in machine.records.values {
+                guard let since = record.checkoutTime, !record.leakReported else { continue }
+                if now - since >= threshold {
+                    record.leakReported = true
+                    leaks.append((record.checkoutSite, now - since))
+                } else {
+                    nextDue = min(nextDue ?? since + threshold, since + threshold)
+                }
+            }
+            return (leaks, nextDue)
+        }
+        for (site, age) in leaks {
+            context.log(.warning, "Possible connection leak: a connection checked out at \(site?.description ?? "an unknown site") has been held for \(age), longer than leakDetectionThreshold (\(threshold))")
+        }
+        return nextDue
     }
 
     static func nanoseconds(_ duration: Duration) -> Int {

@@ -1,8 +1,8 @@
 /// QueuePool's brain: a value type with no side effects, kept behind the pool's one lock. It takes
-/// events (a checkout request, a return, a finished close or failed creation, a cancelled or
-/// timed-out waiter, dispose) and answers with the action to run once the lock is released
-/// (use this record, create a connection, wait, hand a record or a permit to a waiter, close a
-/// record).
+/// events (a checkout request, a return, a finished or failed creation, a finished close, a
+/// cancelled or timed-out waiter, a maintenance tick, dispose, shutdown) and answers with the
+/// work to do once the lock is released (use this record, create a connection, wait, wake these
+/// waiters, close these records, ping these records).
 ///
 /// Accounting: `open` counts records in existence, including ones being created and ones being
 /// closed, so no more than `poolSize + maxOverflow` driver connections exist at any instant.
@@ -10,17 +10,33 @@
 /// the records it closes, instead of resetting the counter, so records that were checked out
 /// during a dispose are still counted and `checkedOut` can never go negative.
 ///
-/// Fairness: a waiter is queued only when no idle record and no free slot exist, and a returned
-/// record or a freed slot always goes to the head of the queue. A new arrival therefore never
-/// overtakes a queued waiter, and blocking and async waiters share one FIFO.
-struct QueueStateMachine<Record: AnyObject> {
+/// Fairness: a new arrival is served at once only when nobody is queued. A returned record, a
+/// freed slot and a connect permit always go to the head of the queue, so blocking and async
+/// waiters share one FIFO and nobody overtakes.
+///
+/// Connection creation: at most `maxConnecting` at once. With a backoff policy, after a failure
+/// only one attempt runs at a time and not before `retryAt`; the first success clears it.
+/// What the state machine needs to note on a record while it holds the lock.
+protocol PoolSlot: AnyObject {
+    /// When the record last went idle.
+    var idleSince: ContinuousClock.Instant? { get set }
+    /// Where and when the current checkout happened.
+    var checkoutSite: CheckoutSite? { get set }
+    var checkoutTime: ContinuousClock.Instant? { get set }
+    /// Whether the current checkout was already reported as a possible leak.
+    var leakReported: Bool { get set }
+}
+
+struct QueueStateMachine<Record: PoolSlot> {
     enum Acquire {
         /// An idle record: check it out.
         case record(Record)
-        /// A slot was reserved: create a record in it.
+        /// A slot was reserved and a connect permit taken: create a record in it.
         case create
-        /// No record and no slot: the waiter (if one was given) has been queued.
+        /// Nothing can be had now: the waiter (if one was given) has been queued.
         case wait
+        /// The pool is shut down.
+        case shutDown
     }
 
     enum Release {
@@ -28,22 +44,70 @@ struct QueueStateMachine<Record: AnyObject> {
         case pooled
         /// The record went to a waiter: wake it.
         case handOff(Waiter<Record>)
-        /// The idle store is full (an overflow record): close the record, then call `slotFreed`.
-        case close(Record)
+        /// The record must be closed (the idle store is full, or the pool is shutting down);
+        /// call `closed` once it is.
+        case close(Record, CloseReason)
+    }
+
+    /// Work for the maintenance thread, to run outside the lock.
+    struct Maintenance {
+        /// Idle records past `idleTimeout`: close them, then call `closed`.
+        var expired: [Record] = []
+        /// Idle records due a keep-alive ping; they are out of the idle store until `release`d.
+        var ping: [Record] = []
+        /// Connections to open for `minIdle` or as a backoff probe; slots and permits are already
+    /// taken. Each goes to the idle store or to the head waiter.
+        var create = 0
+        /// Waiters granted a connect permit by a backoff retry: wake them.
+        var woken: [Waiter<Record>] = []
+        /// When maintenance next has something to do, if known.
+        var nextDue: ContinuousClock.Instant?
+    }
+
+    enum Phase { case running, shuttingDown, shutDown }
+
+    struct Counters {
+        var checkouts = 0
+        var waits = 0
+        var totalWait = Duration.zero
+        var maxWait = Duration.zero
+        var timeouts = 0
     }
 
     let poolSize: Int
     let maxOverflow: Int
     let useLIFO: Bool
+    let maxConnecting: Int
+    let minIdle: Int
+    let backoff: ConnectBackoff?
+    let idleTimeout: Duration?
+    let keepAlive: Duration?
+    /// Whether `release` must stamp `idleSince` (a clock read, so only when something uses it).
+    let tracksIdleTime: Bool
+
     private var idle: RingBuffer<Record>
     private(set) var open = 0
+    private(set) var connecting = 0
     private(set) var waiters = WaiterQueue<Record>()
+    private(set) var phase = Phase.running
+    private(set) var consecutiveFailures = 0
+    private(set) var retryAt: ContinuousClock.Instant?
+    private(set) var lastConnectError: (any Error)?
+    var counters = Counters()
+    /// Every record in existence that the pool knows by identity, for diagnostics.
+    private(set) var records: [ObjectIdentifier: Record] = [:]
 
-    init(poolSize: Int, maxOverflow: Int, useLIFO: Bool) {
+    init(poolSize: Int, maxOverflow: Int, useLIFO: Bool, options: PoolOptions) {
         self.poolSize = poolSize
         // SQLAlchemy 2.0: pool_size 0 means no limit at all.
         self.maxOverflow = poolSize == 0 ? -1 : maxOverflow
         self.useLIFO = useLIFO
+        self.maxConnecting = options.maxConnecting
+        self.minIdle = options.minIdle
+        self.backoff = options.connectBackoff
+        self.idleTimeout = options.idleTimeout
+        self.keepAlive = options.keepAlive
+        self.tracksIdleTime = options.idleTimeout != nil || options.keepAlive != nil
         self.idle = RingBuffer(initialCapacity: Swift.max(1, Swift.min(poolSize, 1024)))
     }
 
@@ -53,42 +117,129 @@ struct QueueStateMachine<Record: AnyObject> {
     var waiting: Int { waiters.count }
     private var hasFreeSlot: Bool { maxOverflow < 0 || open < poolSize + maxOverflow }
 
-    /// A checkout request. Without a waiter it never queues (the lock-free-of-allocation fast path);
+    /// Whether another connection attempt may start now: within `maxConnecting`, and, while
+    /// backing off, one at a time and not before `retryAt`.
+    private func mayConnect(now: () -> ContinuousClock.Instant) -> Bool {
+        guard hasFreeSlot else { return false }
+        if backoff != nil && consecutiveFailures > 0 {
+            guard connecting == 0 else { return false }
+            if let retryAt, now() < retryAt { return false }
+            return true
+        }
+        return connecting < maxConnecting
+    }
+
+    private mutating func reserveConnect() {
+        open += 1
+        connecting += 1
+    }
+
+    /// Reserves a slot and a connect permit for a connection nobody asked for yet (pre-fill).
+    mutating func reserveConnectSlot(now: () -> ContinuousClock.Instant) -> Bool {
+        guard phase == .running, mayConnect(now: now) else { return false }
+        reserveConnect()
+        return true
+    }
+
+    /// A checkout request. Without a waiter it never queues (the allocation-free fast path);
     /// the caller retries with a waiter on `.wait`.
-    mutating func acquire(enqueueing waiter: Waiter<Record>?) -> Acquire {
+    mutating func acquire(enqueueing waiter: Waiter<Record>?, site: CheckoutSite?, now: () -> ContinuousClock.Instant) -> Acquire {
+        guard phase == .running else { return .shutDown }
         if waiters.isEmpty {
             if let record = useLIFO ? idle.popBack() : idle.popFront() {
+                counters.checkouts += 1
+                noteCheckout(record, site: site, now: now)
                 return .record(record)
             }
-            if hasFreeSlot {
-                open += 1
+            if mayConnect(now: now) {
+                reserveConnect()
+                counters.checkouts += 1
                 return .create
             }
         }
-        if let waiter { waiters.append(waiter) }
+        if let waiter {
+            waiters.append(waiter)
+        }
         return .wait
     }
 
-    /// A record comes back (after its `checkin` event).
-    mutating func release(_ record: Record) -> Release {
+    /// Notes who holds `record` from now on, for `checkedOutConnections()` and leak detection.
+    func noteCheckout(_ record: Record, site: CheckoutSite?, now: () -> ContinuousClock.Instant) {
+        record.checkoutSite = site
+        record.checkoutTime = now()
+        record.leakReported = false
+    }
+
+    /// A waiter that was woken counts as a checkout that waited `waited`.
+    mutating func recordWait(_ waited: Duration, timedOut: Bool) {
+        counters.waits += 1
+        counters.totalWait += waited
+        if waited > counters.maxWait { counters.maxWait = waited }
+        if timedOut {
+            counters.timeouts += 1
+        } else {
+            counters.checkouts += 1
+        }
+    }
+
+    /// A record comes back (after its `checkin` event, or from a keep-alive ping).
+    mutating func release(_ record: Record, now: () -> ContinuousClock.Instant) -> Release {
+        record.checkoutSite = nil
+        record.checkoutTime = nil
+        if phase != .running { return .close(record, .shutdown) }
         if let waiter = waiters.popFirst() {
             waiter.grant = .record(record)
+            noteCheckout(record, site: waiter.site, now: now)
             return .handOff(waiter)
         }
         if poolSize == 0 || idle.count < poolSize {
+            if tracksIdleTime { record.idleSince = now() }
             idle.pushBack(record)
             return .pooled
         }
-        return .close(record)
+        return .close(record, .overflow)
     }
 
-    /// A slot was given up: a creation failed, or a close finished. If a waiter is queued, the slot
-    /// is reserved for it at once and the waiter is returned to be woken with a permit.
-    mutating func slotFreed(count: Int = 1) -> [Waiter<Record>] {
-        open -= count
+    /// A connection attempt finished. On failure its slot is given back. Either way, queued
+    /// waiters may now be given connect permits; they are returned to be woken.
+    mutating func connectFinished(_ record: Record?, failure: (any Error)?, site: CheckoutSite?, now: () -> ContinuousClock.Instant, random: Double) -> [Waiter<Record>] {
+        connecting -= 1
+        if let record {
+            records[ObjectIdentifier(record)] = record
+            noteCheckout(record, site: site, now: now)
+        }
+        if let failure {
+            open -= 1
+            consecutiveFailures += 1
+            lastConnectError = failure
+            if let backoff {
+                retryAt = now() + backoff.delay(afterFailures: consecutiveFailures, random: random)
+            }
+        } else {
+            consecutiveFailures = 0
+            retryAt = nil
+        }
+        return grantPermits(now: now)
+    }
+
+    /// Records were closed and their slots given up. Queued waiters may now be given permits.
+    mutating func closed(_ closedRecords: [Record], now: () -> ContinuousClock.Instant) -> [Waiter<Record>] {
+        open -= closedRecords.count
+        for record in closedRecords { records[ObjectIdentifier(record)] = nil }
+        return grantPermits(now: now)
+    }
+
+    /// Whether a backoff is in force: connects are failing and a policy spaces the retries.
+    private var isBackingOff: Bool { backoff != nil && consecutiveFailures > 0 }
+
+    private mutating func grantPermits(now: () -> ContinuousClock.Instant) -> [Waiter<Record>] {
         var woken: [Waiter<Record>] = []
-        while hasFreeSlot, let waiter = waiters.popFirst() {
-            open += 1
+        // While backing off, queued waiters are not handed the retry: the maintenance thread
+        // probes, and a successful probe's connection goes to the head of the queue. So a waiter
+        // never receives a connect error early; it waits for a connection or its deadline.
+        guard !isBackingOff else { return woken }
+        while !waiters.isEmpty, mayConnect(now: now), let waiter = waiters.popFirst() {
+            reserveConnect()
             waiter.grant = .permit
             woken.append(waiter)
         }
@@ -96,14 +247,74 @@ struct QueueStateMachine<Record: AnyObject> {
     }
 
     /// A waiter gives up (timeout or cancellation). Returns `true` if it was still queued, `false`
-    /// if it had already been granted something, which it must then use or give back.
+    /// if it had already been granted something, which it must then use.
     mutating func remove(_ waiter: Waiter<Record>) -> Bool {
         waiters.remove(waiter)
     }
 
     /// Takes every idle record out for `dispose()`. They stay counted in `open` until the caller
-    /// has closed them and called `slotFreed(count:)`.
+    /// has closed them and called `closed`.
     mutating func drainIdle() -> [Record] {
         idle.removeAll()
+    }
+
+    /// Starts a shutdown: no new checkouts; returns the queued waiters (to fail) and the idle
+    /// records (to close, then `closed`).
+    mutating func beginShutdown() -> (waiters: [Waiter<Record>], idle: [Record]) {
+        phase = .shuttingDown
+        var failed: [Waiter<Record>] = []
+        while let waiter = waiters.popFirst() {
+            waiter.failure = PoolError.shutDown
+            failed.append(waiter)
+        }
+        return (failed, idle.removeAll())
+    }
+
+    mutating func finishShutdown() {
+        phase = .shutDown
+    }
+
+    /// The maintenance tick: expire idle records, pick keep-alive pings, top up `minIdle`, and
+    /// retry connecting for queued waiters once a backoff has passed. Idle records are ordered by the time they went idle (returns push at the back),
+    /// so only the front is ever inspected: the tick costs O(work done), not O(idle records).
+    mutating func maintain(now: ContinuousClock.Instant) -> Maintenance {
+        var work = Maintenance()
+        guard phase == .running else { return work }
+        let clock = { now }
+        if let idleTimeout {
+            while idle.count > minIdle, let front = idle.peekFront(), let since = front.idleSince, now - since >= idleTimeout {
+                work.expired.append(idle.popFront()!)
+            }
+            if idle.count > minIdle, let front = idle.peekFront(), let since = front.idleSince {
+                work.nextDue = earliest(work.nextDue, since + idleTimeout)
+            }
+        }
+        if let keepAlive {
+            while let front = idle.peekFront(), let since = front.idleSince, now - since >= keepAlive {
+                work.ping.append(idle.popFront()!)
+            }
+            if let front = idle.peekFront(), let since = front.idleSince {
+                work.nextDue = earliest(work.nextDue, since + keepAlive)
+            }
+        }
+        while waiters.isEmpty, idle.count + connecting + work.ping.count < minIdle, mayConnect(now: clock) {
+            reserveConnect()
+            work.create += 1
+        }
+        if isBackingOff, !waiters.isEmpty, mayConnect(now: clock) {
+            // The backoff has passed: one probe connection, made here, for the queue.
+            reserveConnect()
+            work.create += 1
+        }
+        work.woken = grantPermits(now: clock)
+        if let retryAt, !waiters.isEmpty || idle.count < minIdle {
+            work.nextDue = earliest(work.nextDue, retryAt)
+        }
+        return work
+    }
+
+    private func earliest(_ a: ContinuousClock.Instant?, _ b: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        guard let a else { return b }
+        return Swift.min(a, b)
     }
 }

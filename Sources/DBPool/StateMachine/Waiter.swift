@@ -4,10 +4,11 @@ import Dispatch
 /// blocked thread (woken through its semaphore) and a suspended task (resumed through its
 /// continuation). Both sit in the same FIFO queue, so the longest-waiting caller is served
 /// first whichever kind it is.
-// @unchecked Sendable: every mutable field is read and written only while holding the owning
-// pool's state lock, with two exceptions that are ordered by that lock: after the state machine
-// has dequeued a waiter and set `grant`, only the waker touches it (to resume or signal), and
-// the waiting thread reads `grant` only after the signal or after re-taking the lock.
+// @unchecked Sendable: every mutable field is written only while holding the owning pool's state
+// lock, except `continuation`, which is set under the lock before the waiter is queued and then
+// taken, outside the lock, only by the one party that dequeued the waiter (the waker). The
+// waiting thread or task reads `grant` and `failure` only after being signalled or resumed by
+// that party, or after re-taking the lock, so every read is ordered after the write.
 final class Waiter<Record: AnyObject>: @unchecked Sendable {
     /// What a waiter is given: an idle record, or permission to create one in a freed slot.
     enum Grant {
@@ -21,18 +22,27 @@ final class Waiter<Record: AnyObject>: @unchecked Sendable {
     }
 
     let kind: Kind
+    /// Where the waiting checkout was requested; noted on the record it is given.
+    let site: CheckoutSite?
     // Intrusive doubly linked list: O(1) append, pop and removal from the middle (cancel and
     // timeout), with no allocation beyond the waiter itself.
     var next: Waiter?
     unowned(unsafe) var previous: Waiter?
     var isQueued = false
+    /// Set once the waiter has entered the queue; with `isQueued` false it means it has left it.
+    var wasQueued = false
     var grant: Grant?
-    /// Set when a cancellation or timeout arrives before the waiter was enqueued.
+    /// Set when a cancellation or timeout arrives before the waiter was enqueued, or by a
+    /// shutdown that fails the queued waiters.
     var failure: (any Error)?
-    var continuation: CheckedContinuation<Grant, any Error>?
+    /// Resumed, without a value, once `grant` or `failure` is set.
+    var continuation: CheckedContinuation<Void, any Error>?
+    /// Served at once when it came to enqueue, so it did not wait (for the wait statistics).
+    var grantedWithoutWaiting = false
 
-    init(kind: Kind) {
+    init(kind: Kind, site: CheckoutSite?) {
         self.kind = kind
+        self.site = site
     }
 }
 
@@ -46,6 +56,7 @@ struct WaiterQueue<Record: AnyObject> {
 
     mutating func append(_ waiter: Waiter<Record>) {
         waiter.isQueued = true
+        waiter.wasQueued = true
         waiter.next = nil
         waiter.previous = tail
         if let tail {

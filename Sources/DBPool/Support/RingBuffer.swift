@@ -17,6 +17,10 @@ struct RingBuffer<Element> {
         count += 1
     }
 
+    func peekFront() -> Element? {
+        count > 0 ? storage[head] : nil
+    }
+
     mutating func popFront() -> Element? {
         guard count > 0 else { return nil }
         let element = storage[head].take()
