@@ -93,9 +93,11 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
             connection = try context.creator(self)
         } catch {
             context.counters.connectFailures.wrappingAdd(1, ordering: .relaxed)
+            context.connectObserver?(error)
             throw error
         }
         context.counters.created.wrappingAdd(1, ordering: .relaxed)
+        context.connectObserver?(nil)
         dbapiConnection = connection
         fresh = true
         softInvalidated = false

@@ -16,6 +16,13 @@ final class PoolContext<Connection>: Sendable {
     let prePing: Bool
     let maxUsage: Int?
     let counters = StatisticsCounters()
+    /// Told the outcome of every connect attempt (QueuePool's backoff and statistics). Set once,
+    /// right after the pool is built and before any record exists.
+    private let observer = Locked<(@Sendable ((any Error)?) -> Void)?>(nil)
+    var connectObserver: (@Sendable ((any Error)?) -> Void)? {
+        get { observer.withLock { $0 } }
+        set { observer.withLock { $0 = newValue } }
+    }
     /// Whether timestamps may come from the cheap coarse monotonic clock (see `stamp()`).
     private let usesSystemClock: Bool
     private let stampBase: ContinuousClock.Instant

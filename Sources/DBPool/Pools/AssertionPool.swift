@@ -19,6 +19,17 @@ public final class AssertionPool<Connection>: Pool, RecordPool, @unchecked Senda
     private var isCheckedOut = false
     private var checkoutLocation: String?
 
+    /// The one record and the cumulative counters; see ``PoolStatistics``.
+    public var statistics: PoolStatistics {
+        var snapshot = PoolStatistics.fromCounters(context.counters)
+        lock.withLock {
+            guard record != nil else { return }
+            snapshot.size = 1
+            if isCheckedOut { snapshot.inUse = 1 } else { snapshot.idle = 1 }
+        }
+        return snapshot
+    }
+
     /// The pool's event hooks.
     public var events: PoolEvents<Connection> { context.events }
     /// The options the pool was created with.

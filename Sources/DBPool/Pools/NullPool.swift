@@ -4,6 +4,9 @@
 public final class NullPool<Connection>: Pool, RecordPool {
     let context: PoolContext<Connection>
 
+    /// Counters only (a NullPool holds nothing idle); see ``PoolStatistics``.
+    public var statistics: PoolStatistics { PoolStatistics.fromCounters(context.counters) }
+
     /// The pool's event hooks.
     public var events: PoolEvents<Connection> { context.events }
     /// The options the pool was created with.

@@ -31,6 +31,8 @@ public protocol Pool<Connection>: AnyObject, Sendable {
     /// hard-invalidated at once. A failure reported by a connection older than the last
     /// invalidation does not move the boundary again.
     func invalidateAll(triggeredBy fairy: ConnectionFairy<Connection>?, error: (any Error)?)
+    /// A snapshot of the pool's state and cumulative counters. O(1).
+    var statistics: PoolStatistics { get }
     /// The pool's event hooks.
     var events: PoolEvents<Connection> { get }
     /// The options the pool was created with.

@@ -72,6 +72,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         self.context = context
         self.state = Locked(Machine(poolSize: poolSize, maxOverflow: maxOverflow, useLIFO: useLIFO, options: options))
         maintenance = options.needsMaintenance ? MaintenanceThread(clock: options.clock) : nil
+        context.connectObserver = { [weak self] failure in self?.connectAttempted(failure: failure) }
         try prefill()
         startMaintenance()
     }
@@ -137,6 +138,18 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         return snapshot
     }
 
+    /// Every connection checked out now, with the file and line that checked it out and how long
+    /// it has been held, longest first. Cost O(connections); for diagnostics.
+    public func checkedOutConnections() -> [CheckedOutConnection] {
+        let now = context.stamp()
+        let held: [CheckedOutConnection] = state.withLock { machine in
+            machine.records.values.compactMap { record in
+                record.checkoutTime.map { CheckedOutConnection(site: record.checkoutSite, age: now - $0) }
+            }
+        }
+        return held.sorted { $0.age > $1.age }
+    }
+
     /// `Pool size: 3  Connections in pool: 0 Current Overflow: 3 Current Checked out connections: 6`
     public func status() -> String {
         let (checkedIn, overflow, checkedOut) = state.withLock { ($0.checkedIn, $0.overflow, $0.checkedOut) }
@@ -177,7 +190,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         if semaphore.wait(timeout: deadline) == .timedOut {
             let error: PoolError? = state.withLock { machine in
                 guard machine.remove(waiter) else { return nil }
-                machine.recordWait(ContinuousClock.now - start, timedOut: true)
+                machine.recordWait(ContinuousClock.now - start, timedOut: true, gotRecord: false)
                 return timeoutError(machine)
             }
             if let error {
@@ -256,7 +269,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         let resume: (CheckedContinuation<Void, any Error>, any Error)? = state.withLock { machine in
             let error = reason ?? timeoutError(machine)
             if machine.remove(waiter) {
-                machine.recordWait(ContinuousClock.now - start, timedOut: reason == nil)
+                machine.recordWait(ContinuousClock.now - start, timedOut: reason == nil, gotRecord: false)
                 let continuation = waiter.continuation
                 waiter.continuation = nil
                 return continuation.map { ($0, error) }
@@ -291,11 +304,17 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     /// Turns what a woken waiter was granted into a record, and counts the wait.
     private func use(_ waiter: Waiter<Record>, waitingSince start: ContinuousClock.Instant, site: CheckoutSite) throws -> Record {
         if let failure = waiter.failure, waiter.grant == nil { throw failure }
+        let grant = waiter.grant!
+        var gotRecord = false
+        if case .record = grant { gotRecord = true }
         if !waiter.grantedWithoutWaiting {
             let waited = ContinuousClock.now - start
-            state.withLock { $0.recordWait(waited, timedOut: false) }
+            state.withLock { $0.recordWait(waited, timedOut: false, gotRecord: gotRecord) }
+        } else if gotRecord {
+            // Served at once on the second look, after the fast path found nothing.
+            state.withLock { $0.counters.checkouts += 1 }
         }
-        switch waiter.grant! {
+        switch grant {
         case let .record(record): return record
         case .permit: return try createRecord(site: site)
         }
@@ -304,23 +323,27 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     /// Creates a record in a slot the state machine reserved. The creator runs outside the lock;
     /// if it fails, the slot is given back (SQLAlchemy restores `_overflow`) and the creator's
     /// error propagates unwrapped.
+    /// A checkout's new record is counted as a checkout once it exists; pre-fill and maintenance
+    /// records (`site` nil) are not checkouts.
     private func createRecord(site: CheckoutSite?) throws -> Record {
+        let stamp = context.stamp
         let record: Record
         do {
             record = try ConnectionRecord.connected(context: context)
         } catch {
-            connectFinished(nil, failure: error, site: site)
+            wake(state.withLock { $0.connectFinished(nil, countsAsCheckout: false, site: site, now: stamp) })
             throw error
         }
-        connectFinished(record, failure: nil, site: site)
+        wake(state.withLock { $0.connectFinished(record, countsAsCheckout: site != nil, site: site, now: stamp) })
         return record
     }
 
-    private func connectFinished(_ record: Record?, failure: (any Error)?, site: CheckoutSite?) {
+    /// Every connect attempt's outcome, from new records and reconnects alike (the context calls
+    /// this from `ConnectionRecord`).
+    private func connectAttempted(failure: (any Error)?) {
         let stamp = context.stamp
         let random = context.options.connectBackoff == nil ? 0 : Double.random(in: 0..<1)
-        let woken = state.withLock { $0.connectFinished(record, failure: failure, site: site, now: stamp, random: random) }
-        wake(woken)
+        wake(state.withLock { $0.connectAttempted(failure: failure, now: stamp, random: random) })
         if failure != nil { maintenance?.nudge() }
     }
 

@@ -28,6 +28,17 @@ public final class SingletonThreadPool<Connection>: Pool, RecordPool, @unchecked
         unowned(unsafe) let fairy: ConnectionFairy<Connection>
     }
 
+    /// The thread records and the cumulative counters; see ``PoolStatistics``.
+    public var statistics: PoolStatistics {
+        var snapshot = PoolStatistics.fromCounters(context.counters)
+        lock.withLock {
+            snapshot.size = threadRecords.count
+            snapshot.inUse = threadFairies.count
+            snapshot.idle = threadRecords.count - threadFairies.count
+        }
+        return snapshot
+    }
+
     /// The pool's event hooks.
     public var events: PoolEvents<Connection> { context.events }
     /// The options the pool was created with.

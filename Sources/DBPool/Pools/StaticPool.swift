@@ -16,6 +16,17 @@ public final class StaticPool<Connection>: Pool, RecordPool, @unchecked Sendable
     // Guarded by `lock`.
     private var record: ConnectionRecord<Connection>?
 
+    /// The shared record and the cumulative counters; see ``PoolStatistics``.
+    public var statistics: PoolStatistics {
+        var snapshot = PoolStatistics.fromCounters(context.counters)
+        lock.withLock {
+            guard let record, record.dbapiConnection != nil else { return }
+            snapshot.size = 1
+            if record.inUse { snapshot.inUse = 1 } else { snapshot.idle = 1 }
+        }
+        return snapshot
+    }
+
     /// The pool's event hooks.
     public var events: PoolEvents<Connection> { context.events }
     /// The options the pool was created with.

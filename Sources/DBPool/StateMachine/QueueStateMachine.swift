@@ -152,8 +152,8 @@ struct QueueStateMachine<Record: PoolSlot> {
                 return .record(record)
             }
             if mayConnect(now: now) {
+                // Counted as a checkout once the connect succeeds (`connectFinished`).
                 reserveConnect()
-                counters.checkouts += 1
                 return .create
             }
         }
@@ -171,15 +171,14 @@ struct QueueStateMachine<Record: PoolSlot> {
     }
 
     /// A waiter that was woken counts as a checkout that waited `waited`.
-    mutating func recordWait(_ waited: Duration, timedOut: Bool) {
+    /// A woken waiter given a record counts as a checkout now; one given a permit is counted when
+    /// its connect succeeds.
+    mutating func recordWait(_ waited: Duration, timedOut: Bool, gotRecord: Bool) {
         counters.waits += 1
         counters.totalWait += waited
         if waited > counters.maxWait { counters.maxWait = waited }
-        if timedOut {
-            counters.timeouts += 1
-        } else {
-            counters.checkouts += 1
-        }
+        if timedOut { counters.timeouts += 1 }
+        if gotRecord { counters.checkouts += 1 }
     }
 
     /// A record comes back (after its `checkin` event, or from a keep-alive ping).
@@ -202,23 +201,33 @@ struct QueueStateMachine<Record: PoolSlot> {
 
     /// A connection attempt finished. On failure its slot is given back. Either way, queued
     /// waiters may now be given connect permits; they are returned to be woken.
-    mutating func connectFinished(_ record: Record?, failure: (any Error)?, site: CheckoutSite?, now: () -> ContinuousClock.Instant, random: Double) -> [Waiter<Record>] {
+    mutating func connectFinished(_ record: Record?, countsAsCheckout: Bool, site: CheckoutSite?, now: () -> ContinuousClock.Instant) -> [Waiter<Record>] {
         connecting -= 1
         if let record {
             records[ObjectIdentifier(record)] = record
             noteCheckout(record, site: site, now: now)
-        }
-        if let failure {
+            if countsAsCheckout { counters.checkouts += 1 }
+        } else {
             open -= 1
+        }
+        return grantPermits(now: now)
+    }
+
+    /// The outcome of any connect attempt: a new record's, or an existing record's reconnect.
+    /// Failures feed the backoff and `lastConnectError`; a success ends the backoff, after which
+    /// queued waiters may be given permits again.
+    mutating func connectAttempted(failure: (any Error)?, now: () -> ContinuousClock.Instant, random: Double) -> [Waiter<Record>] {
+        if let failure {
             consecutiveFailures += 1
             lastConnectError = failure
             if let backoff {
                 retryAt = now() + backoff.delay(afterFailures: consecutiveFailures, random: random)
             }
-        } else {
-            consecutiveFailures = 0
-            retryAt = nil
+            return []
         }
+        guard consecutiveFailures > 0 else { return [] }
+        consecutiveFailures = 0
+        retryAt = nil
         return grantPermits(now: now)
     }
 
