@@ -121,6 +121,7 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     }
 
     private func reset(_ connection: Connection, record: ConnectionRecord<Connection>?, transactionWasReset: Bool) {
+        var resetFailed = false
         do {
             context.events.fireReset(
                 connection, record,
@@ -139,14 +140,17 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
             case .noAction:
                 break
             }
-            if record == nil {
-                context.events.fireCloseDetached(connection)
-                context.log(.debug, "Closing detached connection")
-                try context.dialect.doClose(connection)
-            }
         } catch {
             context.log(.error, "Exception during reset or similar", error: error)
             record?.invalidate(error)
+            resetFailed = true
+        }
+        // A detached connection is closed whatever happened to its reset, or it would leak: the
+        // pool no longer knows it. After a failed reset it is terminated, as an invalidated one is.
+        if record == nil {
+            context.events.fireCloseDetached(connection)
+            context.log(.debug, "Closing detached connection")
+            context.closeQuietly(connection, terminate: resetFailed)
         }
     }
 
