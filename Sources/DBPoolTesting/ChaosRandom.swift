@@ -1,0 +1,100 @@
+/// A small, fast, seeded pseudo-random number generator (SplitMix64) for reproducible tests.
+///
+/// The same seed always produces the same sequence, on every platform and in every build, so a
+/// randomized test that prints its seed can be replayed exactly. It does not use Foundation or the
+/// system's randomness. It is not cryptographically secure.
+///
+/// ```swift
+/// var random = ChaosRandom(seed: 42)
+/// let roll = random.next(below: 6)        // 0...5, the same every run with seed 42
+/// let coin = random.chance(1, in: 2)      // true about half the time
+/// let tenth = Int.random(in: 0..<10, using: &random)   // works with the standard library too
+/// ```
+public struct ChaosRandom: RandomNumberGenerator, Sendable {
+    /// The generator's current state. Two generators with the same state produce the same values.
+    public private(set) var state: UInt64
+
+    /// Creates a generator whose sequence is determined by `seed`.
+    public init(seed: UInt64) {
+        state = seed
+    }
+
+    /// The next 64 random bits.
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        return Self.mix(state)
+    }
+
+    /// A value in `0 ..< bound`. `bound` must be positive.
+    public mutating func next(below bound: Int) -> Int {
+        precondition(bound > 0, "ChaosRandom.next(below:): bound must be > 0, got \(bound)")
+        return Int(next() % UInt64(bound))
+    }
+
+    /// `true` with probability `k / n` (`k` of every `n` draws, on average).
+    public mutating func chance(_ k: Int, in n: Int) -> Bool {
+        guard k > 0 else { return false }
+        guard k < n else { return true }
+        return next(below: n) < k
+    }
+
+    /// One element of `elements`, chosen uniformly. `elements` must not be empty.
+    public mutating func pick<C: RandomAccessCollection>(_ elements: C) -> C.Element {
+        precondition(!elements.isEmpty, "ChaosRandom.pick(_:): the collection is empty")
+        return elements[elements.index(elements.startIndex, offsetBy: next(below: elements.count))]
+    }
+
+    /// A well-distributed seed derived from two values, for example a base seed and a sequence
+    /// number, so that each sequence of a test run gets its own independent stream.
+    public static func derive(_ base: UInt64, _ index: UInt64) -> UInt64 {
+        mix(base &+ mix(index &+ 0x632B_E59B_D9B4_E019))
+    }
+
+    /// The SplitMix64 finaliser: a bijective scramble of 64 bits.
+    static func mix(_ value: UInt64) -> UInt64 {
+        var z = value
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// How often a fault happens: `k` times in every `n` opportunities, decided by the seeded
+/// generator of a ``ChaosDBAPI``.
+///
+/// ```swift
+/// ChaosRate(1, in: 10)     // about one connect in ten fails
+/// ChaosRate.never          // the default for every fault
+/// ChaosRate.always         // every opportunity
+/// ```
+public struct ChaosRate: Sendable, Equatable, CustomStringConvertible {
+    /// How many of every ``n`` opportunities fault.
+    public var k: Int
+    /// The size of the window ``k`` is counted in.
+    public var n: Int
+
+    /// `k` in `n`. Both must be non-negative and `n` positive; `k >= n` means always.
+    public init(_ k: Int, in n: Int) {
+        precondition(k >= 0 && n > 0, "ChaosRate: need k >= 0 and n > 0, got \(k) in \(n)")
+        self.k = k
+        self.n = n
+    }
+
+    /// Never faults.
+    public static let never = ChaosRate(0, in: 1)
+    /// Always faults.
+    public static let always = ChaosRate(1, in: 1)
+
+    /// Whether this rate ever faults.
+    public var isNever: Bool { k == 0 }
+
+    /// `"k/n"`.
+    public var description: String { "\(k)/\(n)" }
+
+    /// Decides one opportunity from a 64-bit random value.
+    func fires(_ bits: UInt64) -> Bool {
+        guard k > 0 else { return false }
+        guard k < n else { return true }
+        return bits % UInt64(n) < UInt64(k)
+    }
+}
