@@ -1,6 +1,8 @@
-/// The end-of-run report, printed to standard output. Every connection figure comes from a pool
-/// event listener, and each label says which events it counts, so that none of them claims more
-/// than the events can tell apart.
+import DBPool
+
+/// The end-of-run report, printed to standard output. Connection figures come from pool event
+/// listeners and from the pool's own statistics (closes by reason, checkouts and waits); each label
+/// says which.
 struct Summary {
     var options: DemoOptions
     var backendName: String
@@ -45,10 +47,15 @@ struct Summary {
         }
         row("connections created", "\(grouped(created))  (connect events: first connections and replacements)")
         row("invalidated", "\(grouped(invalidated))  (invalidate events: disconnect errors, failed pre-pings)")
-        // A close event does not say why it happened; only the invalidations can be told apart
-        // (by their own event), so the rest are reported together.
-        row("closed during run", "\(grouped(closedDuringRun))  (\(grouped(invalidated)) invalidated; "
-            + "\(grouped(max(closedDuringRun - invalidated, 0))) recycled, replaced after a pool-wide invalidation, or overflow discarded)")
+        // The pool counts its closes by reason, so recycles, invalidations and overflow
+        // discards can be told apart.
+        let reasons = CloseReason.allCases.compactMap { reason -> String? in
+            let count = result.closesByReason[reason] ?? 0
+            return count > 0 ? "\(grouped(count)) \(reason)" : nil
+        }
+        row("closed during run", "\(grouped(closedDuringRun))" + (reasons.isEmpty ? "" : "  (\(reasons.joined(separator: ", ")))"))
+        row("pool counters", "\(grouped(result.statistics.checkouts)) checkouts, \(grouped(result.statistics.waits)) waited, "
+            + "\(grouped(result.statistics.timeouts)) timed out, max wait \(formatMilliseconds(nanoseconds: result.statistics.maxWaitTime.components.seconds * 1_000_000_000 + result.statistics.maxWaitTime.components.attoseconds / 1_000_000_000))")
         row("closed at dispose", grouped(closes - closedDuringRun))
         row("still open", "\(grouped(created - closes))  (created - closed; 0 means nothing leaked)")
         row("pool at end", result.poolStatusAtEnd)

@@ -26,6 +26,10 @@ struct RunResult: Sendable {
     var waits: WaitTimes
     var poolStatusAtEnd: String
     var closesBeforeDispose: Int
+    /// The pool's own count of closes during the run, by reason.
+    var closesByReason: [CloseReason: Int]
+    /// The pool's statistics at the end of the run, before dispose.
+    var statistics: PoolStatistics
     /// The signal that ended the run early, or `nil`.
     var interruptedBy: Int32?
 }
@@ -147,11 +151,13 @@ final class Workload<D: Dialect>: Sendable where D.Connection: SQLConnection {
         status.stop()
         let statusAtEnd = pool.status()
         let closesBeforeDispose = stats.closes.load(ordering: .relaxed)
+        let statistics = pool.statistics
         pool.dispose()
         let signal = interruptSignal.load(ordering: .relaxed)
         return RunResult(
             elapsed: elapsed, waits: waits, poolStatusAtEnd: statusAtEnd,
-            closesBeforeDispose: closesBeforeDispose, interruptedBy: signal == 0 ? nil : signal)
+            closesBeforeDispose: closesBeforeDispose, closesByReason: statistics.closes,
+            statistics: statistics, interruptedBy: signal == 0 ? nil : signal)
     }
 
     // MARK: Workers
