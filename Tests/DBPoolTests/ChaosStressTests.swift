@@ -87,6 +87,37 @@ final class ChaosStressTests: XCTestCase {
         var heldNow: Int { held.value.count }
     }
 
+    // MARK: Long runs
+
+    /// Found by the soak run (DBPOOL_SOAK=1 crashed with SIGSEGV, a stack overflow in a chain of
+    /// reabstraction thunks under `QueuePool.connectAttempted`). Every connect attempt makes a
+    /// record call `context.connectObserver?(...)`, an optional-chained call on a settable
+    /// computed property: Swift reads it, calls it, then writes it back, and each write-back wraps
+    /// the closure in two more thunks. So the n-th connect runs through 2n thunks, connects get
+    /// slower as the pool ages, and a long-lived pool overflows its stack. This test makes 20,000
+    /// failing connects (cheap, and each one is a connect attempt) and requires the last ones to
+    /// cost about what the first ones did.
+    func testConnectCostDoesNotGrowWithThePoolsAge() throws {
+        var faults = ChaosConfiguration()
+        faults.connectFailures = .always
+        let chaos = ChaosDBAPI(seed: 5, configuration: faults)
+        let pool = try QueuePool(poolSize: 1, maxOverflow: 0, timeout: .zero, options: quietOptions,
+                                 dialect: ChaosDialect(), creator: chaos.creator())
+        func timeConnects(_ count: Int) -> Duration {
+            let start = ContinuousClock.now
+            for _ in 0..<count { _ = try? pool.connect() }
+            return ContinuousClock.now - start
+        }
+        _ = timeConnects(500)                     // warm up
+        let first = timeConnects(2_000)
+        _ = timeConnects(16_000)
+        let last = timeConnects(2_000)
+        XCTAssertEqual(chaos.failedConnects, 20_500, chaos.failureMessage)
+        XCTAssertLessThan(last, first * 4 + .milliseconds(20),
+                          "2,000 connects took \(first) on a new pool and \(last) after 18,500 more: each connect is slower than the last; \(chaos.failureMessage)")
+        XCTAssertEqual(pool.checkedOut, 0)
+    }
+
     // MARK: QueuePool
 
     func testQueuePoolUnderChaosWithThreadsAndTasks() async throws {
