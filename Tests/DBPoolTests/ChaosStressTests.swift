@@ -89,14 +89,15 @@ final class ChaosStressTests: XCTestCase {
 
     // MARK: Long runs
 
-    /// Found by the soak run (DBPOOL_SOAK=1 crashed with SIGSEGV, a stack overflow in a chain of
-    /// reabstraction thunks under `QueuePool.connectAttempted`). Every connect attempt makes a
-    /// record call `context.connectObserver?(...)`, an optional-chained call on a settable
-    /// computed property: Swift reads it, calls it, then writes it back, and each write-back wraps
-    /// the closure in two more thunks. So the n-th connect runs through 2n thunks, connects get
-    /// slower as the pool ages, and a long-lived pool overflows its stack. This test makes 20,000
-    /// failing connects (cheap, and each one is a connect attempt) and requires the last ones to
-    /// cost about what the first ones did.
+    /// Found by the soak run (DBPOOL_SOAK=1 crashed with SIGSEGV: a stack overflow in a chain of
+    /// reabstraction thunks above `QueuePool.connectAttempted`). `PoolContext.connectObserver`'s
+    /// getter is `observer.withLock { $0 }` on a `Locked<(@Sendable ((any Error)?) -> Void)?>`:
+    /// the closure crosses the generic `(inout Value) -> R` boundary, and the inout write-back
+    /// stores it re-wrapped in two more reabstraction thunks. Every connect attempt reads it, so
+    /// the n-th connect calls through 2n thunks: connects get slower as the pool ages, and a
+    /// long-lived pool overflows its stack. (Wrapping the closure in a struct inside the `Locked`
+    /// removes the growth.) This test makes 20,000 failing connects, each a connect attempt, and
+    /// requires the last ones to cost about what the first ones did.
     func testConnectCostDoesNotGrowWithThePoolsAge() throws {
         var faults = ChaosConfiguration()
         faults.connectFailures = .always
