@@ -18,10 +18,17 @@ final class PoolContext<Connection>: Sendable {
     let counters = StatisticsCounters()
     /// Told the outcome of every connect attempt (QueuePool's backoff and statistics). Set once,
     /// right after the pool is built and before any record exists.
-    private let observer = Locked<(@Sendable ((any Error)?) -> Void)?>(nil)
+    ///
+    /// The closure sits inside a struct: read back through the lock's generic `inout` parameter,
+    /// a bare optional closure is stored back wrapped in fresh reabstraction thunks on every
+    /// read, so each connect made calls slower until the stack overflowed (found by the soak run).
+    private struct Observer {
+        var call: (@Sendable ((any Error)?) -> Void)?
+    }
+    private let observer = Locked(Observer())
     var connectObserver: (@Sendable ((any Error)?) -> Void)? {
-        get { observer.withLock { $0 } }
-        set { observer.withLock { $0 = newValue } }
+        get { observer.withLock { $0.call } }
+        set { observer.withLock { $0.call = newValue } }
     }
     /// Whether timestamps may come from the cheap coarse monotonic clock (see `stamp()`).
     private let usesSystemClock: Bool
