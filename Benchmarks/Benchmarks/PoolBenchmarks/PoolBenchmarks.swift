@@ -1,0 +1,176 @@
+import Benchmark
+import BenchSupport
+import DBPool
+import DBPoolSQLite
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// swift-db-pool's own workloads (W1-W5). The peers are in PeerBenchmarks; ./run merges both.
+// Contended workloads (W2, W3, W5 hand-off) also write wait-time statistics to
+// $DBPOOL_BENCH_STATS_DIR, because package-benchmark measures whole iterations, not each wait.
+
+/// Cycles per iteration of a contended benchmark (shared by all workers).
+let contendedCycles = 50_000
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal],
+        timeUnits: .nanoseconds,
+        warmupIterations: 3,
+        scalingFactor: .kilo,
+        maxDuration: .milliseconds(1500),
+        maxIterations: 2_000
+    )
+
+    // MARK: W1 - one thread, QueuePool(4, 0), rollback reset on a no-op connection, no pre-ping.
+    let w1 = makeQueuePool()
+    prefill(w1, count: 1)
+
+    Benchmark("W1 connect+close") { benchmark in
+        for _ in benchmark.scaledIterations {
+            let fairy = try! w1.connect()
+            fairy.close()
+        }
+    }
+
+    Benchmark("W1 withConnection") { benchmark in
+        for _ in benchmark.scaledIterations {
+            try! w1.withConnection { _ in }
+        }
+    }
+
+    Benchmark("W1 async connect+close") { benchmark async in
+        for _ in benchmark.scaledIterations {
+            let fairy = try! await w1.connect()
+            fairy.close()
+        }
+    }
+
+    Benchmark("W1 async withConnection") { benchmark async in
+        for _ in benchmark.scaledIterations {
+            try! await w1.withConnection { _ async in }
+        }
+    }
+
+    // MARK: W5 - W1 cost with 1, 16, 256, 4096 idle records (all created before measuring).
+    for idle in [1, 16, 256, 4096] {
+        let pool = makeQueuePool(poolSize: idle, maxOverflow: 0)
+        prefill(pool, count: idle)
+        Benchmark("W5 idle \(idle) connect+close") { benchmark in
+            for _ in benchmark.scaledIterations {
+                let fairy = try! pool.connect()
+                fairy.close()
+            }
+        }
+    }
+
+    // MARK: W5 - enqueue+cancel with 1, 100, 10,000 async waiters already queued.
+    // One op = a new task's connect() joins the back of the queue, then is cancelled.
+    for depth in [1, 100, 10_000] {
+        nonisolated(unsafe) var fixture: WaiterFixture?
+        Benchmark(
+            "W5 waiters \(depth) enqueue+cancel",
+            configuration: .init(warmupIterations: 1, scalingFactor: .kilo, maxIterations: 40)
+        ) { benchmark async in
+            await fixture!.enqueueAndCancel(benchmark.scaledIterations.count)
+        } setup: {
+            fixture = await WaiterFixture(depth: depth)
+        } teardown: {
+            await fixture?.tearDown()
+            fixture = nil
+        }
+    }
+
+    // MARK: W5 - hand-off with 1, 100, 10,000 waiters: depth+1 tasks cycling over QueuePool(1, 0),
+    // so every return hands the connection to the head of a queue about `depth` long.
+    for depth in [1, 100, 10_000] {
+        let cycles = 20_000
+        let stats = ContendedStats(name: "W5 waiters \(depth) hand-off", workers: depth + 1, poolSize: 1, cyclesPerIteration: cycles)
+        Benchmark(
+            "W5 waiters \(depth) hand-off",
+            configuration: .init(warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(2), maxIterations: 15)
+        ) { benchmark async in
+            let pool = makeQueuePool(poolSize: 1, maxOverflow: 0)
+            prefill(pool, count: 1)
+            benchmark.startMeasurement()
+            let run = await contendedTasks(pool, tasks: depth + 1, cycles: cycles)
+            benchmark.stopMeasurement()
+            stats.add(wallNs: run.wallNs, waits: run.waits, holds: run.holds)
+            run.free()
+        } teardown: {
+            stats.write()
+        }
+    }
+
+    // MARK: W2 - 2, 8, 64 blocking threads over QueuePool(4, 0).
+    for threads in [2, 8, 64] {
+        let stats = ContendedStats(name: "W2 threads \(threads)", workers: threads, poolSize: 4, cyclesPerIteration: contendedCycles)
+        Benchmark(
+            "W2 threads \(threads)",
+            configuration: .init(warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(3), maxIterations: 15)
+        ) { benchmark in
+            let pool = makeQueuePool()
+            prefill(pool, count: 4)
+            benchmark.startMeasurement()
+            let run = contendedThreads(pool, threads: threads, cycles: contendedCycles)
+            benchmark.stopMeasurement()
+            stats.add(wallNs: run.wallNs, waits: run.waits, holds: run.holds)
+            run.free()
+        } teardown: {
+            stats.write()
+        }
+    }
+
+    // MARK: W3 - 1,000 async tasks over QueuePool(4, 0).
+    do {
+        let stats = ContendedStats(name: "W3 tasks 1000", workers: 1000, poolSize: 4, cyclesPerIteration: contendedCycles)
+        Benchmark(
+            "W3 tasks 1000",
+            configuration: .init(warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(3), maxIterations: 15)
+        ) { benchmark async in
+            let pool = makeQueuePool()
+            prefill(pool, count: 4)
+            benchmark.startMeasurement()
+            let run = await contendedTasks(pool, tasks: 1000, cycles: contendedCycles)
+            benchmark.stopMeasurement()
+            stats.add(wallNs: run.wallNs, waits: run.waits, holds: run.holds)
+            run.free()
+        } teardown: {
+            stats.write()
+        }
+    }
+
+    // MARK: W4 - SQLite file database: checkout + SELECT 1 + checkin.
+    let path = "/tmp/dbpool-bench-\(getpid()).sqlite"
+    do {
+        let setup = try! SQLiteConnection(path: path)
+        try! setup.execute("CREATE TABLE IF NOT EXISTS t(x INTEGER); INSERT INTO t VALUES (1);")
+        try! setup.close()
+    }
+    for prePing in [false, true] {
+        let pool = try! QueuePool(
+            poolSize: 4, maxOverflow: 0,
+            options: PoolOptions(resetOnReturn: .rollback, prePing: prePing),
+            dialect: SQLiteDialect()
+        ) { try SQLiteConnection(path: path) }
+        Benchmark(
+            "W4 SQLite pooled SELECT 1\(prePing ? " pre-ping" : "")",
+            configuration: .init(warmupIterations: 10, scalingFactor: .one, maxIterations: 100_000)
+        ) { benchmark in
+            for _ in benchmark.scaledIterations {
+                try! pool.withConnection { fairy in try fairy.dbapiConnection!.execute("SELECT 1") }
+            }
+        }
+    }
+    Benchmark(
+        "W4 SQLite connect-per-op SELECT 1",
+        configuration: .init(warmupIterations: 10, scalingFactor: .one, maxIterations: 100_000)
+    ) { benchmark in
+        for _ in benchmark.scaledIterations {
+            let connection = try! SQLiteConnection(path: path)
+            try! connection.execute("SELECT 1")
+            try! connection.close()
+        }
+    }
+}
