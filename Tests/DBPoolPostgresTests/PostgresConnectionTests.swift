@@ -274,8 +274,10 @@ final class PostgresConnectionTests: XCTestCase {
 
     /// Runs `command` with `/bin/sh -c` and returns its exit status.
     ///
-    /// Uses `posix_spawn` and `waitpid` directly rather than Foundation's `Process`, whose
-    /// `waitUntilExit()` was seen to hang on Linux here with the child already a zombie.
+    /// Uses `posix_spawn` and `waitpid` directly rather than Foundation's `Process`: on Linux,
+    /// `Process.waitUntilExit()` also waits for a socket it gives the child to close, and a
+    /// server daemonised by the command inherits that socket unless the command closes it
+    /// (the commands from scripts/with-postgres do; others may not).
     private func runShell(_ command: String) throws -> Int32 {
         var pid: pid_t = 0
         let arguments = ["/bin/sh", "-c", command]
