@@ -76,7 +76,7 @@ public final class PoolEvents<Connection>: Sendable {
     }
 
     private let registry: Locked<Registry>
-    private let activeKinds: Atomic<Int>
+    @usableFromInline let activeKinds: Atomic<Int>
 
     /// Creates an empty set of listeners.
     public init() {
@@ -187,7 +187,7 @@ public final class PoolEvents<Connection>: Sendable {
 
     // MARK: Firing (internal)
 
-    @inline(__always)
+    @inlinable
     func has(_ kind: PoolEventKind) -> Bool {
         activeKinds.load(ordering: .acquiring) & kind.rawValue != 0
     }
@@ -248,16 +248,18 @@ public final class PoolEvents<Connection>: Sendable {
 }
 
 /// One bit per event, so the hot path can skip an event with no listeners without locking.
-struct PoolEventKind: OptionSet {
-    let rawValue: Int
-    static let firstConnect = PoolEventKind(rawValue: 1 << 0)
-    static let connect = PoolEventKind(rawValue: 1 << 1)
-    static let checkout = PoolEventKind(rawValue: 1 << 2)
-    static let checkin = PoolEventKind(rawValue: 1 << 3)
-    static let reset = PoolEventKind(rawValue: 1 << 4)
-    static let invalidate = PoolEventKind(rawValue: 1 << 5)
-    static let softInvalidate = PoolEventKind(rawValue: 1 << 6)
-    static let close = PoolEventKind(rawValue: 1 << 7)
-    static let detach = PoolEventKind(rawValue: 1 << 8)
-    static let closeDetached = PoolEventKind(rawValue: 1 << 9)
+@usableFromInline
+struct PoolEventKind: OptionSet, Sendable {
+    @usableFromInline let rawValue: Int
+    @inlinable init(rawValue: Int) { self.rawValue = rawValue }
+    @usableFromInline static let firstConnect = PoolEventKind(rawValue: 1 << 0)
+    @usableFromInline static let connect = PoolEventKind(rawValue: 1 << 1)
+    @usableFromInline static let checkout = PoolEventKind(rawValue: 1 << 2)
+    @usableFromInline static let checkin = PoolEventKind(rawValue: 1 << 3)
+    @usableFromInline static let reset = PoolEventKind(rawValue: 1 << 4)
+    @usableFromInline static let invalidate = PoolEventKind(rawValue: 1 << 5)
+    @usableFromInline static let softInvalidate = PoolEventKind(rawValue: 1 << 6)
+    @usableFromInline static let close = PoolEventKind(rawValue: 1 << 7)
+    @usableFromInline static let detach = PoolEventKind(rawValue: 1 << 8)
+    @usableFromInline static let closeDetached = PoolEventKind(rawValue: 1 << 9)
 }

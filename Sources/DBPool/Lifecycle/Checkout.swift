@@ -1,39 +1,44 @@
 /// The checkout steps shared by every pool kind, once the pool has picked a record:
 /// reconnect if due, create the fairy, then pre-ping and the checkout listeners
 /// (SQLAlchemy's `_ConnectionFairy._checkout`).
+@usableFromInline
 enum Checkout {
     /// SQLAlchemy runs the checkout listeners at most twice per checkout, whatever its docs say.
-    static let attempts = 2
+    @usableFromInline static let attempts = 2
 
+    @inlinable
     static func run<Connection>(
         pool: any RecordPool<Connection>,
+        queuePool: QueuePool<Connection>? = nil,
         record: ConnectionRecord<Connection>,
         site: CheckoutSite?
     ) throws -> ConnectionFairy<Connection> {
-        let context = pool.context
+        let context = record.context
         record.addHolder()
-        let connection: Connection
+        let box: ConnectionBox<Connection>
         do {
-            connection = try record.getConnection()
+            box = try record.getConnectionBox()
         } catch {
             fail(record, pool: pool, error: error)
             throw error
         }
-        let fairy = ConnectionFairy(pool: pool, record: record, connection: connection, site: site)
+        let fairy = ConnectionFairy(pool: pool, queuePool: queuePool, context: context, record: record, box: box, site: site)
         fairy.counter = 1
-        try runCheckoutLogic(fairy, record: record, context: context)
+        if context.prePing || context.events.has(.checkout) {
+            try runCheckoutLogic(fairy, record: record, context: context)
+        }
         context.log(.debug, "Connection checked out from pool")
         return fairy
     }
 
     /// Pre-ping and the checkout listeners, with SQLAlchemy's retry on ``DisconnectionError``.
+    @usableFromInline
     static func runCheckoutLogic<Connection>(
         _ fairy: ConnectionFairy<Connection>,
         record: ConnectionRecord<Connection>,
         context: PoolContext<Connection>
     ) throws {
         let prePing = context.prePing
-        guard prePing || context.events.has(.checkout) else { return }
         var remaining = attempts
         while remaining > 0 {
             guard let connection = fairy.dbapiConnection else { break }
@@ -58,7 +63,7 @@ enum Checkout {
                     record.invalidate(disconnect)
                 }
                 do {
-                    fairy.replaceConnection(try record.getConnection())
+                    fairy.replaceConnection(try record.getConnectionBox())
                 } catch {
                     fairy.abandon()
                     fail(record, pool: fairy.pool, error: error)
@@ -78,6 +83,7 @@ enum Checkout {
 
     /// A checkout that failed after the pool picked `record`: invalidate (a no-op if the record
     /// has no connection left), fire `checkin`, give the record back. The caller rethrows.
+    @usableFromInline
     static func fail<Connection>(_ record: ConnectionRecord<Connection>, pool: any RecordPool<Connection>, error: any Error) {
         record.invalidate(error)
         record.removeHolder()
@@ -86,15 +92,15 @@ enum Checkout {
 }
 
 extension ConnectionFairy {
-    func replaceConnection(_ connection: Connection) {
-        dbapiConnection = connection
+    func replaceConnection(_ box: ConnectionBox<Connection>) {
+        self.box = box
     }
 
     /// Ends a checkout that failed inside the checkout logic, without running the return path:
     /// the caller gives the record back itself.
     func abandon() {
-        dbapiConnection = nil
-        record = nil
+        box = nil
+        recordStorage = nil
         counter = 0
     }
 }

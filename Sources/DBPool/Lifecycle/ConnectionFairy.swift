@@ -15,40 +15,55 @@
 // lock). The driver connection it exposes need not be Sendable for the same reason.
 @dynamicMemberLookup
 public final class ConnectionFairy<Connection>: @unchecked Sendable {
-    let pool: any RecordPool<Connection>
-    let context: PoolContext<Connection>
+    @usableFromInline let pool: any RecordPool<Connection>
+    /// The same pool when it is a QueuePool, typed, so that the return path can be specialised
+    /// for the caller's connection type instead of going through the existential. Unowned:
+    /// `pool` holds it.
+    @usableFromInline unowned(unsafe) let queuePool: QueuePool<Connection>?
+    @usableFromInline let context: PoolContext<Connection>
     /// Where the checkout was requested.
     public let checkoutSite: CheckoutSite?
 
-    /// The driver connection; `nil` once the fairy is closed or hard-invalidated, or after a
+    /// The connection, boxed (see ``ConnectionBox``); `nil` once closed, invalidated, or after a
     /// detached fairy has been closed.
-    public internal(set) var dbapiConnection: Connection?
+    // The `@exclusivity(unchecked)` fields below skip the run-time exclusivity check (a quarter
+    // of a checkout's cost): one holder at a time, handed over through the pool's lock, is the
+    // rule that already keeps their accesses apart (see the Sendable note above).
+    @usableFromInline @exclusivity(unchecked) var box: ConnectionBox<Connection>?
     /// The record behind this checkout; `nil` after close, hard invalidation or detach.
-    public internal(set) var record: ConnectionRecord<Connection>?
+    public var record: ConnectionRecord<Connection>? { recordStorage }
+    @usableFromInline @exclusivity(unchecked) var recordStorage: ConnectionRecord<Connection>?
     /// SQLAlchemy's re-entrancy counter: nested checkouts of the same fairy (SingletonThreadPool)
     /// increment it, and only the close that brings it back to zero returns the connection.
-    var counter = 0
+    @usableFromInline @exclusivity(unchecked) var counter = 0
     /// The thread that checked the fairy out (SingletonThreadPool's per-thread bookkeeping).
     var ownerThread: UInt = 0
-    private var detachedInfo: [String: any Sendable]?
+    @usableFromInline var detachedInfo: [String: any Sendable]?
 
-    init(pool: any RecordPool<Connection>, record: ConnectionRecord<Connection>, connection: Connection, site: CheckoutSite?) {
+    @inlinable
+    init(pool: any RecordPool<Connection>, queuePool: QueuePool<Connection>?, context: PoolContext<Connection>,
+         record: ConnectionRecord<Connection>, box: ConnectionBox<Connection>, site: CheckoutSite?) {
         self.pool = pool
-        self.context = pool.context
-        self.record = record
-        self.dbapiConnection = connection
+        self.queuePool = queuePool
+        self.context = context
+        self.recordStorage = record
+        self.box = box
         self.checkoutSite = site
     }
 
+    /// The driver connection; `nil` once the fairy is closed or hard-invalidated, or after a
+    /// detached fairy has been closed.
+    public var dbapiConnection: Connection? { box?.value }
+
     deinit {
-        guard counter > 0, dbapiConnection != nil || record != nil else { return }
+        guard counter > 0, box != nil || record != nil else { return }
         context.log(.warning, "A ConnectionFairy checked out at \(checkoutSite?.description ?? "an unknown site") was dropped without close(); returning its connection to the pool")
         counter = 0
         finishReturn(transactionWasReset: false)
     }
 
     /// Whether the fairy still has a live driver connection.
-    public var isValid: Bool { dbapiConnection != nil }
+    public var isValid: Bool { box != nil }
 
     /// Whether the fairy has been detached from its pool.
     public var isDetached: Bool { record == nil && detachedInfo != nil }
@@ -76,7 +91,7 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// Using a fairy after `close()` is a programming error, and stops the program with a message
     /// that says so; check ``isValid`` or use ``dbapiConnection`` where the fairy may be closed.
     public subscript<T>(dynamicMember keyPath: KeyPath<Connection, T>) -> T {
-        guard let connection = dbapiConnection else {
+        guard let connection = box?.value else {
             preconditionFailure("ConnectionFairy used after close(): the connection went back to the pool (checked out at \(checkoutSite?.description ?? "an unknown site"))")
         }
         return connection[keyPath: keyPath]
@@ -89,12 +104,14 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// For a detached fairy: `reset` (terminateOnly), the reset action, `closeDetached`, and the
     /// connection is closed. A second `close()` does nothing. Errors during the reset are logged
     /// and invalidate the record; they never escape `close()`.
+    @inlinable
     public func close() {
         close(transactionWasReset: false)
     }
 
     /// SQLAlchemy's "special close": `transactionWasReset: true` says the caller already ended the
     /// transaction, so the pool skips its rollback (a commit is still issued in `.commit` mode).
+    @inlinable
     public func close(transactionWasReset: Bool) {
         guard counter > 0 else { return }
         counter -= 1
@@ -102,25 +119,57 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
         finishReturn(transactionWasReset: transactionWasReset)
     }
 
+    @inlinable
     func finishReturn(transactionWasReset: Bool) {
         let record = self.record
         if record != nil {
             // SQLAlchemy logs the return before the reset it performs.
             context.log(.debug, "Connection being returned to pool")
         }
-        if let connection = dbapiConnection {
-            reset(connection, record: record, transactionWasReset: transactionWasReset)
+        if let box {
+            resetFast(box.value, record: record, transactionWasReset: transactionWasReset)
         }
-        dbapiConnection = nil
-        self.record = nil
+        box = nil
+        recordStorage = nil
         if let record {
             record.removeHolder()
-            record.checkin(to: pool)
+            if let queuePool {
+                record.fireCheckin()
+                queuePool.returnRecord(record)
+            } else {
+                record.checkin(to: pool)
+                pool.fairyFinished(self)
+            }
+        } else {
+            pool.fairyFinished(self)
         }
-        pool.fairyFinished(self)
     }
 
-    private func reset(_ connection: Connection, record: ConnectionRecord<Connection>?, transactionWasReset: Bool) {
+    /// The common reset (a plain rollback of a pooled connection, nobody listening) inline;
+    /// everything else in `reset`.
+    @inlinable
+    func resetFast(_ connection: Connection, record: ConnectionRecord<Connection>?, transactionWasReset: Bool) {
+        if record != nil, !transactionWasReset, context.resetOnReturn == .rollback, !context.events.has(.reset) {
+            context.log(.debug, "Connection rollback-on-return")
+            do {
+                try context.dialect.doRollback(connection)
+                return
+            } catch {
+                resetFailed(error, record: record)
+                return
+            }
+        }
+        reset(connection, record: record, transactionWasReset: transactionWasReset)
+    }
+
+    @usableFromInline
+    func resetFailed(_ error: any Error, record: ConnectionRecord<Connection>?) {
+        context.log(.error, "Exception during reset or similar", error: error)
+        record?.invalidate(error)
+    }
+
+    @usableFromInline
+    func reset(_ connection: Connection, record: ConnectionRecord<Connection>?, transactionWasReset: Bool) {
         var resetFailed = false
         do {
             context.events.fireReset(
@@ -141,8 +190,7 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
                 break
             }
         } catch {
-            context.log(.error, "Exception during reset or similar", error: error)
-            record?.invalidate(error)
+            self.resetFailed(error, record: record)
             resetFailed = true
         }
         // A detached connection is closed whatever happened to its reset, or it would leak: the
@@ -167,7 +215,7 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// Difference from SQLAlchemy: hard-invalidating a *detached* fairy terminates its connection,
     /// where SQLAlchemy drops it unclosed.
     public func invalidate(_ error: (any Error)? = nil, soft: Bool = false) {
-        guard let connection = dbapiConnection else {
+        guard let connection = box?.value else {
             context.log(.warning, "Can't invalidate an already-closed connection.")
             return
         }
@@ -177,7 +225,7 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
             context.closeQuietly(connection, terminate: true)
         }
         guard !soft else { return }
-        dbapiConnection = nil
+        box = nil
         counter = 0
         finishReturn(transactionWasReset: false)
     }
@@ -189,13 +237,13 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// connection. Calling `detach()` again does nothing.
     public func detach() {
         guard let record, counter > 0 else { return }
-        let connection = record.takeConnectionForDetach()
+        let taken = record.takeConnectionForDetach()
         record.removeHolder()
         detachedInfo = record.info
-        self.record = nil
+        self.recordStorage = nil
         pool.returnRecord(record)
-        if let connection {
-            context.events.fireDetach(connection, record)
+        if let taken {
+            context.events.fireDetach(taken.value, record)
         }
         context.log(.debug, "Connection detached from pool")
     }

@@ -14,12 +14,18 @@
 // the hand-over between owners goes through the pool's lock, which orders the accesses. Where
 // a pool kind shares records (StaticPool, SingletonThreadPool), `guardLock` serialises them.
 public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
-    let context: PoolContext<Connection>
-    let guardLock: RecursiveLock?
+    @usableFromInline let context: PoolContext<Connection>
+    @usableFromInline let guardLock: RecursiveLock?
+
+    /// The current connection, boxed (see ``ConnectionBox``).
+    // The `@exclusivity(unchecked)` fields below skip the run-time exclusivity check (a quarter
+    // of a checkout's cost): one holder at a time, handed over through the pool's lock, is the
+    // rule that already keeps their accesses apart (see the Sendable note above).
+    @usableFromInline @exclusivity(unchecked) var box: ConnectionBox<Connection>?
 
     /// The driver connection, or `nil` while the record has none (after a hard invalidation, a
     /// detach, or a failed reconnect).
-    public private(set) var dbapiConnection: Connection?
+    public var dbapiConnection: Connection? { guarded { box?.value } }
     /// Per-connection scratch space. Cleared whenever the driver connection is replaced.
     public var info: [String: any Sendable] = [:]
     /// Per-record scratch space. Kept for the life of the record.
@@ -28,31 +34,31 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     public private(set) var lastConnectTime: ContinuousClock.Instant?
 
     /// The pool-wide invalidation generation this connection was made in.
-    var connectGeneration = 0
+    @usableFromInline @exclusivity(unchecked) var connectGeneration = 0
     /// Set when a connection is made; cleared by the first checkout pass that runs checkout logic,
     /// so that pre-ping skips a connection that was just created.
-    var fresh = false
+    @usableFromInline @exclusivity(unchecked) var fresh = false
     /// Set by a soft invalidation; the next checkout replaces the connection.
-    var softInvalidated = false
+    @usableFromInline @exclusivity(unchecked) var softInvalidated = false
     /// How many fairies hold this record: 0 or 1, except in StaticPool.
-    var holders = 0
+    @usableFromInline @exclusivity(unchecked) var holders = 0
     /// This connection's recycle age: `recycle` shortened by `recycleJitter`, drawn at connect.
-    var effectiveRecycle: Duration?
+    @usableFromInline @exclusivity(unchecked) var effectiveRecycle: Duration?
     /// Checkouts served by the current connection, for `maxUsage`.
-    var usageCount = 0
+    @usableFromInline @exclusivity(unchecked) var usageCount = 0
     /// When the record last went idle (QueuePool, when idle timeout or keep-alive is on).
-    var idleSince: ContinuousClock.Instant?
+    @usableFromInline @exclusivity(unchecked) var idleSince: ContinuousClock.Instant?
     /// Where and when the current checkout happened (QueuePool diagnostics).
-    var checkoutSite: CheckoutSite?
-    var checkoutTime: ContinuousClock.Instant?
+    @usableFromInline @exclusivity(unchecked) var checkoutSite: CheckoutSite?
+    @usableFromInline @exclusivity(unchecked) var checkoutTime: ContinuousClock.Instant?
     /// Whether the current checkout has already been reported as a possible leak.
-    var leakReported = false
+    @usableFromInline @exclusivity(unchecked) var leakReported = false
 
     /// Whether a fairy currently holds this record.
     public var inUse: Bool { guarded { holders > 0 } }
 
-    func addHolder() { guarded { holders += 1 } }
-    func removeHolder() { guarded { holders -= 1 } }
+    @inlinable func addHolder() { guarded { holders += 1 } }
+    @inlinable func removeHolder() { guarded { holders -= 1 } }
 
     init(context: PoolContext<Connection>, guardLock: RecursiveLock? = nil) {
         self.context = context
@@ -73,8 +79,8 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
         return record
     }
 
-    @inline(__always)
-    private func guarded<T>(_ body: () throws -> T) rethrows -> T {
+    @inlinable
+    func guarded<T>(_ body: () throws -> T) rethrows -> T {
         if let guardLock {
             return try guardLock.withLock(body)
         }
@@ -84,7 +90,7 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     // MARK: Connecting
 
     private func connect() throws {
-        dbapiConnection = nil
+        box = nil
         let start = context.options.clock.now
         lastConnectTime = start
         connectGeneration = context.currentGeneration
@@ -98,7 +104,7 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
         }
         context.counters.created.wrappingAdd(1, ordering: .relaxed)
         context.connectObserver?(nil)
-        dbapiConnection = connection
+        box = ConnectionBox(connection)
         fresh = true
         softInvalidated = false
         usageCount = 0
@@ -108,10 +114,27 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     }
 
     /// The checkout-time check: replace the connection when it is missing or due, then return it.
-    /// SQLAlchemy's `get_connection()`.
+    /// SQLAlchemy's `get_connection()`. The common case (a connection with nothing due) is
+    /// inlined into the caller; everything else goes to `getConnectionSlow`.
+    @inlinable
     func getConnection() throws -> Connection {
+        try getConnectionBox().value
+    }
+
+    @inlinable
+    func getConnectionBox() throws -> ConnectionBox<Connection> {
+        if guardLock == nil, let box, effectiveRecycle == nil, context.maxUsage == nil, !softInvalidated,
+           connectGeneration >= context.currentGeneration {
+            usageCount &+= 1
+            return box
+        }
+        return try getConnectionSlow()
+    }
+
+    @usableFromInline
+    func getConnectionSlow() throws -> ConnectionBox<Connection> {
         try guarded {
-            if let connection = dbapiConnection {
+            if let connection = box?.value {
                 if let (reason, category) = recycleReason() {
                     context.log(.info, "Connection \(reason); recycling")
                     closeConnection(connection, terminate: true, reason: category)
@@ -119,7 +142,7 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
                     try connect()
                 } else {
                     usageCount += 1
-                    return connection
+                    return box!
                 }
             } else {
                 info.removeAll()
@@ -127,7 +150,7 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
             }
             usageCount = 1
             // connect() either set the connection or threw.
-            return dbapiConnection!
+            return box!
         }
     }
 
@@ -146,7 +169,7 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     /// Whether the next checkout would replace the connection (none, recycled, soft- or
     /// pool-invalidated). StaticPool uses it to decide whether to start a new record.
     var isHardOrSoftInvalidated: Bool {
-        guarded { dbapiConnection == nil || softInvalidated || context.isStale(self) }
+        guarded { box == nil || softInvalidated || context.isStale(self) }
     }
 
     // MARK: Invalidation and closing
@@ -160,7 +183,7 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     /// for that.
     public func invalidate(_ error: (any Error)? = nil, soft: Bool = false) {
         guarded {
-            guard let connection = dbapiConnection else { return }
+            guard let connection = box?.value else { return }
             context.events.fireInvalidate(connection, self, error, soft: soft)
             if soft {
                 context.log(.info, "Soft-invalidating connection", error: error)
@@ -176,7 +199,7 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     /// usable and reconnects on its next checkout.
     func close(reason: CloseReason = .disposed) {
         guarded {
-            guard let connection = dbapiConnection else { return }
+            guard let connection = box?.value else { return }
             closeConnection(connection, terminate: false, reason: reason)
         }
     }
@@ -185,23 +208,36 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
         context.counters.countClose(reason)
         context.events.fireClose(connection, self)
         context.log(.debug, terminate ? "Hard-closing connection" : "Closing connection")
-        dbapiConnection = nil
+        box = nil
         context.closeQuietly(connection, terminate: terminate)
     }
 
     /// Takes the connection out of the record without closing it (`fairy.detach()`).
-    func takeConnectionForDetach() -> Connection? {
+    func takeConnectionForDetach() -> ConnectionBox<Connection>? {
         guarded {
-            let connection = dbapiConnection
-            dbapiConnection = nil
-            return connection
+            let taken = box
+            box = nil
+            return taken
         }
     }
 
     /// Fires `checkin` and hands the record to its pool's return logic.
+    @inlinable
     func checkin(to pool: any RecordPool<Connection>) {
-        let connection = guarded { dbapiConnection }
-        context.events.fireCheckin(connection, self)
+        fireCheckin()
         pool.returnRecord(self)
+    }
+
+    /// Fires `checkin` with the current connection (or `nil`), unless nobody listens.
+    @inlinable
+    func fireCheckin() {
+        guard context.events.has(.checkin) else { return }
+        fireCheckinSlow()
+    }
+
+    @usableFromInline
+    func fireCheckinSlow() {
+        let connection = guarded { box?.value }
+        context.events.fireCheckin(connection, self)
     }
 }

@@ -4,17 +4,18 @@ import Synchronization
 /// creator, dialect, events, options, logging, the pool-wide invalidation generation and the
 /// run-once state of `firstConnect`. One context per pool instance; `recreate()` makes a new one
 /// with a copy of the listeners and fresh run-once and generation state.
+@usableFromInline
 final class PoolContext<Connection>: Sendable {
     let creator: Creator<Connection>
-    let dialect: any Dialect<Connection>
-    let events: PoolEvents<Connection>
-    let options: PoolOptions
+    @usableFromInline let dialect: any Dialect<Connection>
+    @usableFromInline let events: PoolEvents<Connection>
+    @usableFromInline let options: PoolOptions
     let poolName: String
-    let logHandler: PoolLogHandler
+    @usableFromInline let logHandler: PoolLogHandler
     let recycle: Duration?
-    let resetOnReturn: ResetOnReturn
-    let prePing: Bool
-    let maxUsage: Int?
+    @usableFromInline let resetOnReturn: ResetOnReturn
+    @usableFromInline let prePing: Bool
+    @usableFromInline let maxUsage: Int?
     let counters = StatisticsCounters()
     /// Told the outcome of every connect attempt (QueuePool's backoff and statistics). Set once,
     /// right after the pool is built and before any record exists.
@@ -31,14 +32,14 @@ final class PoolContext<Connection>: Sendable {
         set { observer.withLock { $0.call = newValue } }
     }
     /// Whether timestamps may come from the cheap coarse monotonic clock (see `stamp()`).
-    private let usesSystemClock: Bool
-    private let stampBase: ContinuousClock.Instant
-    private let coarseBase: Int64
+    @usableFromInline let usesSystemClock: Bool
+    @usableFromInline let stampBase: ContinuousClock.Instant
+    @usableFromInline let coarseBase: Int64
 
     /// Pool-wide invalidation as a generation counter rather than SQLAlchemy's timestamp: a record
     /// remembers the generation it connected in, and is stale once the counter has moved past it.
     /// Two events in the same clock tick cannot be misordered this way.
-    private let generation = Atomic<Int>(0)
+    @usableFromInline let generation = Atomic<Int>(0)
 
     /// `firstConnect` runs once per pool instance unless a listener throws; until the first
     /// successful run, the first-connect and connect listeners are serialised by this gate.
@@ -70,7 +71,7 @@ final class PoolContext<Connection>: Sendable {
     /// A timestamp for diagnostics (checkout times, idle times). With the system clock it comes
     /// from the coarse monotonic clock, a few nanoseconds instead of a full clock read, accurate
     /// to a few milliseconds; with an injected clock it is that clock's `now`, so tests control it.
-    @inline(__always)
+    @inlinable
     func stamp() -> ContinuousClock.Instant {
         guard usesSystemClock else { return options.clock.now }
         return stampBase + .nanoseconds(coarseMonotonicNanoseconds() - coarseBase)
@@ -89,15 +90,20 @@ final class PoolContext<Connection>: Sendable {
 
     // MARK: Logging
 
-    @inline(__always)
+    @inlinable
     func log(_ level: PoolLogLevel, _ message: @autoclosure () -> String, error: (any Error)? = nil) {
         guard logHandler.isEnabled(level) else { return }
-        logHandler.emit(PoolLogMessage(level: level, message: message(), poolName: poolName, error: error))
+        emit(level, message(), error: error)
+    }
+
+    @usableFromInline
+    func emit(_ level: PoolLogLevel, _ message: String, error: (any Error)?) {
+        logHandler.emit(PoolLogMessage(level: level, message: message, poolName: poolName, error: error))
     }
 
     // MARK: Generations
 
-    var currentGeneration: Int { generation.load(ordering: .acquiring) }
+    @inlinable var currentGeneration: Int { generation.load(ordering: .acquiring) }
 
     func isStale(_ record: ConnectionRecord<Connection>) -> Bool {
         record.connectGeneration < generation.load(ordering: .acquiring)

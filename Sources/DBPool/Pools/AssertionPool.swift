@@ -10,7 +10,7 @@
 // @unchecked Sendable: every mutable stored property is read and written only while holding
 // `lock` (a recursive mutex); the rest is immutable.
 public final class AssertionPool<Connection>: Pool, RecordPool, @unchecked Sendable {
-    let context: PoolContext<Connection>
+    @usableFromInline let context: PoolContext<Connection>
     /// Whether ``PoolError/alreadyCheckedOut(location:)`` names the first checkout's call site.
     public let storeCheckoutLocation: Bool
     private let lock = RecursiveLock()
@@ -90,6 +90,7 @@ public final class AssertionPool<Connection>: Pool, RecordPool, @unchecked Senda
         try checkoutBlocking(at: site)
     }
 
+    @usableFromInline
     func returnRecord(_ returned: ConnectionRecord<Connection>) {
         lock.withLock {
             guard isCheckedOut else {

@@ -2,7 +2,7 @@
 /// (`reset`, rollback, `checkin`, `close`). Useful when something else pools, or for
 /// short-lived programs. SQLAlchemy's `NullPool`.
 public final class NullPool<Connection>: Pool, RecordPool {
-    let context: PoolContext<Connection>
+    @usableFromInline let context: PoolContext<Connection>
 
     /// Counters only (a NullPool holds nothing idle); see ``PoolStatistics``.
     public var statistics: PoolStatistics { PoolStatistics.fromCounters(context.counters) }
@@ -47,6 +47,7 @@ public final class NullPool<Connection>: Pool, RecordPool {
         try checkoutBlocking(at: site)
     }
 
+    @usableFromInline
     func returnRecord(_ record: ConnectionRecord<Connection>) {
         record.close()
     }

@@ -42,12 +42,14 @@ public protocol Pool<Connection>: AnyObject, Sendable {
 extension Pool {
     /// Checks a connection out, blocking while the pool is at its limit, up to its timeout.
     /// Give it back with ``ConnectionFairy/close()``.
+    @inlinable
     public func connect(fileID: StaticString = #fileID, line: UInt = #line) throws -> ConnectionFairy<Connection> {
         try checkout(at: CheckoutSite(fileID: fileID, line: line))
     }
 
     /// Checks a connection out, suspending while the pool is at its limit, up to its timeout.
     /// Throws `CancellationError` promptly if the task is cancelled while waiting.
+    @inlinable
     public func connect(fileID: StaticString = #fileID, line: UInt = #line) async throws -> ConnectionFairy<Connection> {
         try await checkout(at: CheckoutSite(fileID: fileID, line: line))
     }
@@ -62,6 +64,7 @@ extension Pool {
     /// Disfavoured so that inside async code the suspending overload wins even for a synchronous
     /// body; otherwise a waiting caller would block a cooperative thread.
     @_disfavoredOverload
+    @inlinable
     public func withConnection<R>(
         fileID: StaticString = #fileID, line: UInt = #line,
         _ body: (ConnectionFairy<Connection>) throws -> R
@@ -78,6 +81,7 @@ extension Pool {
 
     /// Runs `body` with a checked-out connection and always returns it, even when `body` throws
     /// or the task is cancelled. Disconnect errors are handled as in the blocking form.
+    @inlinable
     public func withConnection<R>(
         fileID: StaticString = #fileID, line: UInt = #line,
         _ body: (ConnectionFairy<Connection>) async throws -> R
@@ -92,7 +96,8 @@ extension Pool {
         }
     }
 
-    private func handleBodyError(_ error: any Error, fairy: ConnectionFairy<Connection>) {
+    @usableFromInline
+    internal func handleBodyError(_ error: any Error, fairy: ConnectionFairy<Connection>) {
         guard fairy.isValid, fairy.context.dialect.isDisconnect(error, connection: fairy.dbapiConnection) else { return }
         invalidateAll(triggeredBy: fairy, error: error)
     }

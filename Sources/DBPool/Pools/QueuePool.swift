@@ -26,11 +26,11 @@ import Darwin
 /// ``shutdown(gracePeriod:)``. The timed ones run on one background thread per pool, started only
 /// when one of them is configured.
 public final class QueuePool<Connection>: Pool, RecordPool {
-    typealias Record = ConnectionRecord<Connection>
-    typealias Machine = QueueStateMachine<Record>
+    @usableFromInline typealias Record = ConnectionRecord<Connection>
+    @usableFromInline typealias Machine = QueueStateMachine<Record>
 
-    let context: PoolContext<Connection>
-    private let state: Locked<Machine>
+    @usableFromInline let context: PoolContext<Connection>
+    @usableFromInline let state: Locked<Machine>
     private let maintenance: MaintenanceThread?
 
     /// The number of connections kept idle for reuse (`poolSize`); 0 means no limit.
@@ -72,7 +72,11 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         self.context = context
         self.state = Locked(Machine(poolSize: poolSize, maxOverflow: maxOverflow, useLIFO: useLIFO, options: options))
         maintenance = options.needsMaintenance ? MaintenanceThread(clock: options.clock) : nil
-        context.connectObserver = { [weak self] failure in self?.connectAttempted(failure: failure) }
+        // The observer captures the pool's parts, not the pool: a weak reference to the pool would
+        // give it a side table, and every retain of it (one per checkout) would take the slow path.
+        context.connectObserver = { [state, maintenance, unowned context] failure in
+            Self.connectAttempted(failure: failure, state: state, context: context, maintenance: maintenance)
+        }
         try prefill()
         startMaintenance()
     }
@@ -159,18 +163,43 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     // MARK: Checkout
 
     /// Checks a connection out, blocking while the pool is at its limit.
+    ///
+    /// Inlinable, with the state machine and the record and fairy steps it calls, so that the
+    /// common checkout (an idle connection, nothing due) is specialised for the caller's
+    /// connection type; unspecialised generic code would look up generic type metadata at run
+    /// time several times per checkout, which cost more than everything else together.
+    @inlinable
     public func checkout(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
-        try Checkout.run(pool: self, record: acquireRecord(site: site), site: site)
+        let context = self.context
+        let first = state.withLock { $0.acquire(enqueueing: nil, site: site, now: context.stamp) }
+        let record: Record
+        if case let .record(idle) = first {
+            record = idle
+        } else {
+            record = try acquireRecord(site: site, after: first)
+        }
+        return try Checkout.run(pool: self, queuePool: self, record: record, site: site)
     }
 
     /// Checks a connection out, suspending while the pool is at its limit.
+    @inlinable
     public func checkout(at site: CheckoutSite) async throws -> ConnectionFairy<Connection> {
-        try await Checkout.run(pool: self, record: acquireRecordAsync(site: site), site: site)
+        let context = self.context
+        let first = state.withLock { $0.acquire(enqueueing: nil, site: site, now: context.stamp) }
+        let record: Record
+        if case let .record(idle) = first {
+            record = idle
+        } else {
+            record = try await acquireRecordAsync(site: site, after: first)
+        }
+        return try Checkout.run(pool: self, queuePool: self, record: record, site: site)
     }
 
-    private func acquireRecord(site: CheckoutSite) throws -> Record {
+    /// Everything but an idle record at the first look: create, wait, or fail.
+    @usableFromInline
+    func acquireRecord(site: CheckoutSite, after first: Machine.Acquire) throws -> Record {
         let stamp = context.stamp
-        switch state.withLock({ $0.acquire(enqueueing: nil, site: site, now: stamp) }) {
+        switch first {
         case let .record(record): return record
         case .create: return try createRecord(site: site)
         case .shutDown: throw PoolError.shutDown
@@ -203,9 +232,10 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         return try use(waiter, waitingSince: start, site: site)
     }
 
-    private func acquireRecordAsync(site: CheckoutSite) async throws -> Record {
+    @usableFromInline
+    func acquireRecordAsync(site: CheckoutSite, after first: Machine.Acquire) async throws -> Record {
         let stamp = context.stamp
-        switch state.withLock({ $0.acquire(enqueueing: nil, site: site, now: stamp) }) {
+        switch first {
         case let .record(record): return record
         case .create: return try createRecord(site: site)
         case .shutDown: throw PoolError.shutDown
@@ -340,10 +370,14 @@ public final class QueuePool<Connection>: Pool, RecordPool {
 
     /// Every connect attempt's outcome, from new records and reconnects alike (the context calls
     /// this from `ConnectionRecord`).
-    private func connectAttempted(failure: (any Error)?) {
+    private static func connectAttempted(
+        failure: (any Error)?, state: Locked<Machine>, context: PoolContext<Connection>, maintenance: MaintenanceThread?
+    ) {
         let stamp = context.stamp
         let random = context.options.connectBackoff == nil ? 0 : Double.random(in: 0..<1)
-        wake(state.withLock { $0.connectAttempted(failure: failure, now: stamp, random: random) })
+        for waiter in state.withLock({ $0.connectAttempted(failure: failure, now: stamp, random: random) }) {
+            waiter.wake()
+        }
         if failure != nil { maintenance?.nudge() }
     }
 
@@ -355,30 +389,26 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     }
 
     private func wake(_ waiters: [Waiter<Record>]) {
-        for waiter in waiters { wake(waiter) }
+        for waiter in waiters { waiter.wake() }
     }
 
     private func wake(_ waiter: Waiter<Record>) {
-        switch waiter.kind {
-        case let .blocking(semaphore):
-            semaphore.signal()
-        case .async:
-            // Dequeued under the lock, so no cancel or timeout can reach this continuation now.
-            let continuation = waiter.continuation
-            waiter.continuation = nil
-            if let failure = waiter.failure, waiter.grant == nil {
-                continuation?.resume(throwing: failure)
-            } else {
-                continuation?.resume()
-            }
-        }
+        waiter.wake()
     }
 
     // MARK: Return
 
+    @inlinable
     func returnRecord(_ record: Record) {
-        let stamp = context.stamp
-        switch state.withLock({ $0.release(record, now: stamp) }) {
+        let context = self.context
+        let outcome = state.withLock { $0.release(record, now: context.stamp) }
+        if case .pooled = outcome { return }
+        finishReturn(outcome)
+    }
+
+    @usableFromInline
+    func finishReturn(_ outcome: Machine.Release) {
+        switch outcome {
         case .pooled:
             break
         case let .handOff(waiter):

@@ -13,7 +13,7 @@
 // @unchecked Sendable: every mutable stored property is read and written only while holding
 // `lock` (a recursive mutex); the rest is immutable.
 public final class SingletonThreadPool<Connection>: Pool, RecordPool, @unchecked Sendable {
-    let context: PoolContext<Connection>
+    @usableFromInline let context: PoolContext<Connection>
     /// The number of thread records kept.
     public let size: Int
     private let lock = RecursiveLock()
@@ -114,10 +114,12 @@ public final class SingletonThreadPool<Connection>: Pool, RecordPool, @unchecked
         }
     }
 
+    @usableFromInline
     func returnRecord(_ record: ConnectionRecord<Connection>) {
         // The record stays bound to its thread.
     }
 
+    @usableFromInline
     func fairyFinished(_ fairy: ConnectionFairy<Connection>) {
         lock.withLock {
             if let current = threadFairies[fairy.ownerThread], current.fairy === fairy {

@@ -11,7 +11,7 @@
 // @unchecked Sendable: every mutable stored property is read and written only while holding
 // `lock` (a recursive mutex); the rest is immutable.
 public final class StaticPool<Connection>: Pool, RecordPool, @unchecked Sendable {
-    let context: PoolContext<Connection>
+    @usableFromInline let context: PoolContext<Connection>
     private let lock = RecursiveLock()
     // Guarded by `lock`.
     private var record: ConnectionRecord<Connection>?
@@ -81,6 +81,7 @@ public final class StaticPool<Connection>: Pool, RecordPool, @unchecked Sendable
         try checkoutBlocking(at: site)
     }
 
+    @usableFromInline
     func returnRecord(_ returned: ConnectionRecord<Connection>) {
         lock.withLock {
             // A replaced record is closed once its last holder is gone, so nothing leaks.

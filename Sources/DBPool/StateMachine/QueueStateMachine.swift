@@ -17,17 +17,24 @@
 /// Connection creation: at most `maxConnecting` at once. With a backoff policy, after a failure
 /// only one attempt runs at a time and not before `retryAt`; the first success clears it.
 /// What the state machine needs to note on a record while it holds the lock.
+@usableFromInline
 protocol PoolSlot: AnyObject {
     /// When the record last went idle.
+    @inlinable
     var idleSince: ContinuousClock.Instant? { get set }
     /// Where and when the current checkout happened.
+    @inlinable
     var checkoutSite: CheckoutSite? { get set }
+    @inlinable
     var checkoutTime: ContinuousClock.Instant? { get set }
     /// Whether the current checkout was already reported as a possible leak.
+    @inlinable
     var leakReported: Bool { get set }
 }
 
+@usableFromInline
 struct QueueStateMachine<Record: PoolSlot> {
+    @usableFromInline
     enum Acquire {
         /// An idle record: check it out.
         case record(Record)
@@ -39,6 +46,7 @@ struct QueueStateMachine<Record: PoolSlot> {
         case shutDown
     }
 
+    @usableFromInline
     enum Release {
         /// The record went back into the idle store.
         case pooled
@@ -50,53 +58,86 @@ struct QueueStateMachine<Record: PoolSlot> {
     }
 
     /// Work for the maintenance thread, to run outside the lock.
+    @usableFromInline
     struct Maintenance {
         /// Idle records past `idleTimeout`: close them, then call `closed`.
+        @usableFromInline
         var expired: [Record] = []
         /// Idle records due a keep-alive ping; they are out of the idle store until `release`d.
+        @usableFromInline
         var ping: [Record] = []
         /// Connections to open for `minIdle` or as a backoff probe; slots and permits are already
     /// taken. Each goes to the idle store or to the head waiter.
+        @usableFromInline
         var create = 0
         /// Waiters granted a connect permit by a backoff retry: wake them.
+        @usableFromInline
         var woken: [Waiter<Record>] = []
         /// When maintenance next has something to do, if known.
+        @usableFromInline
         var nextDue: ContinuousClock.Instant?
     }
 
+    @usableFromInline
     enum Phase { case running, shuttingDown, shutDown }
 
+    @usableFromInline
     struct Counters {
+        @usableFromInline
         var checkouts = 0
+        @usableFromInline
         var waits = 0
+        @usableFromInline
         var totalWait = Duration.zero
+        @usableFromInline
         var maxWait = Duration.zero
+        @usableFromInline
         var timeouts = 0
     }
 
+    @usableFromInline
     let poolSize: Int
+    @usableFromInline
     let maxOverflow: Int
+    @usableFromInline
     let useLIFO: Bool
+    @usableFromInline
     let maxConnecting: Int
+    @usableFromInline
     let minIdle: Int
+    @usableFromInline
     let backoff: ConnectBackoff?
+    @usableFromInline
     let idleTimeout: Duration?
+    @usableFromInline
     let keepAlive: Duration?
     /// Whether `release` must stamp `idleSince` (a clock read, so only when something uses it).
+    @usableFromInline
     let tracksIdleTime: Bool
 
-    private var idle: RingBuffer<Record>
-    private(set) var open = 0
-    private(set) var connecting = 0
-    private(set) var waiters = WaiterQueue<Record>()
-    private(set) var phase = Phase.running
-    private(set) var consecutiveFailures = 0
-    private(set) var retryAt: ContinuousClock.Instant?
-    private(set) var lastConnectError: (any Error)?
+    @usableFromInline
+    var idle: RingBuffer<Record>
+    @usableFromInline
+    var open = 0
+    @usableFromInline
+    var connecting = 0
+    @usableFromInline
+    var waiters = WaiterQueue<Record>()
+    @usableFromInline
+    var phase = Phase.running
+    @usableFromInline
+    var consecutiveFailures = 0
+    @usableFromInline
+    var retryAt: ContinuousClock.Instant?
+    @usableFromInline
+    var lastConnectError: (any Error)?
+    @usableFromInline
     var counters = Counters()
     /// Every record in existence that the pool knows by identity, for diagnostics.
-    private(set) var records: [ObjectIdentifier: Record] = [:]
+    @usableFromInline
+    var records: [ObjectIdentifier: Record] = [:]
 
+    @inlinable
     init(poolSize: Int, maxOverflow: Int, useLIFO: Bool, options: PoolOptions) {
         self.poolSize = poolSize
         // SQLAlchemy 2.0: pool_size 0 means no limit at all.
@@ -111,15 +152,21 @@ struct QueueStateMachine<Record: PoolSlot> {
         self.idle = RingBuffer(initialCapacity: Swift.max(1, Swift.min(poolSize, 1024)))
     }
 
+    @inlinable
     var checkedIn: Int { idle.count }
+    @inlinable
     var checkedOut: Int { open - idle.count }
+    @inlinable
     var overflow: Int { poolSize > 0 ? open - poolSize : 0 }
+    @inlinable
     var waiting: Int { waiters.count }
-    private var hasFreeSlot: Bool { maxOverflow < 0 || open < poolSize + maxOverflow }
+    @inlinable
+    var hasFreeSlot: Bool { maxOverflow < 0 || open < poolSize + maxOverflow }
 
     /// Whether another connection attempt may start now: within `maxConnecting`, and, while
     /// backing off, one at a time and not before `retryAt`.
-    private func mayConnect(now: () -> ContinuousClock.Instant) -> Bool {
+    @inlinable
+    func mayConnect(now: () -> ContinuousClock.Instant) -> Bool {
         guard hasFreeSlot else { return false }
         if backoff != nil && consecutiveFailures > 0 {
             guard connecting == 0 else { return false }
@@ -129,12 +176,14 @@ struct QueueStateMachine<Record: PoolSlot> {
         return connecting < maxConnecting
     }
 
-    private mutating func reserveConnect() {
+    @inlinable
+    mutating func reserveConnect() {
         open += 1
         connecting += 1
     }
 
     /// Reserves a slot and a connect permit for a connection nobody asked for yet (pre-fill).
+    @inlinable
     mutating func reserveConnectSlot(now: () -> ContinuousClock.Instant) -> Bool {
         guard phase == .running, mayConnect(now: now) else { return false }
         reserveConnect()
@@ -143,6 +192,7 @@ struct QueueStateMachine<Record: PoolSlot> {
 
     /// A checkout request. Without a waiter it never queues (the allocation-free fast path);
     /// the caller retries with a waiter on `.wait`.
+    @inlinable
     mutating func acquire(enqueueing waiter: Waiter<Record>?, site: CheckoutSite?, now: () -> ContinuousClock.Instant) -> Acquire {
         guard phase == .running else { return .shutDown }
         if waiters.isEmpty {
@@ -164,6 +214,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     }
 
     /// Notes who holds `record` from now on, for `checkedOutConnections()` and leak detection.
+    @inlinable
     func noteCheckout(_ record: Record, site: CheckoutSite?, now: () -> ContinuousClock.Instant) {
         record.checkoutSite = site
         record.checkoutTime = now()
@@ -173,6 +224,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     /// A waiter that was woken counts as a checkout that waited `waited`.
     /// A woken waiter given a record counts as a checkout now; one given a permit is counted when
     /// its connect succeeds.
+    @inlinable
     mutating func recordWait(_ waited: Duration, timedOut: Bool, gotRecord: Bool) {
         counters.waits += 1
         counters.totalWait += waited
@@ -182,6 +234,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     }
 
     /// A record comes back (after its `checkin` event, or from a keep-alive ping).
+    @inlinable
     mutating func release(_ record: Record, now: () -> ContinuousClock.Instant) -> Release {
         record.checkoutSite = nil
         record.checkoutTime = nil
@@ -201,6 +254,7 @@ struct QueueStateMachine<Record: PoolSlot> {
 
     /// A connection attempt finished. On failure its slot is given back. Either way, queued
     /// waiters may now be given connect permits; they are returned to be woken.
+    @inlinable
     mutating func connectFinished(_ record: Record?, countsAsCheckout: Bool, site: CheckoutSite?, now: () -> ContinuousClock.Instant) -> [Waiter<Record>] {
         connecting -= 1
         if let record {
@@ -216,6 +270,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     /// The outcome of any connect attempt: a new record's, or an existing record's reconnect.
     /// Failures feed the backoff and `lastConnectError`; a success ends the backoff, after which
     /// queued waiters may be given permits again.
+    @usableFromInline
     mutating func connectAttempted(failure: (any Error)?, now: () -> ContinuousClock.Instant, random: Double) -> [Waiter<Record>] {
         if let failure {
             consecutiveFailures += 1
@@ -232,6 +287,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     }
 
     /// Records were closed and their slots given up. Queued waiters may now be given permits.
+    @inlinable
     mutating func closed(_ closedRecords: [Record], now: () -> ContinuousClock.Instant) -> [Waiter<Record>] {
         open -= closedRecords.count
         for record in closedRecords { records[ObjectIdentifier(record)] = nil }
@@ -239,9 +295,11 @@ struct QueueStateMachine<Record: PoolSlot> {
     }
 
     /// Whether a backoff is in force: connects are failing and a policy spaces the retries.
-    private var isBackingOff: Bool { backoff != nil && consecutiveFailures > 0 }
+    @inlinable
+    var isBackingOff: Bool { backoff != nil && consecutiveFailures > 0 }
 
-    private mutating func grantPermits(now: () -> ContinuousClock.Instant) -> [Waiter<Record>] {
+    @inlinable
+    mutating func grantPermits(now: () -> ContinuousClock.Instant) -> [Waiter<Record>] {
         var woken: [Waiter<Record>] = []
         // While backing off, queued waiters are not handed the retry: the maintenance thread
         // probes, and a successful probe's connection goes to the head of the queue. So a waiter
@@ -257,18 +315,21 @@ struct QueueStateMachine<Record: PoolSlot> {
 
     /// A waiter gives up (timeout or cancellation). Returns `true` if it was still queued, `false`
     /// if it had already been granted something, which it must then use.
+    @inlinable
     mutating func remove(_ waiter: Waiter<Record>) -> Bool {
         waiters.remove(waiter)
     }
 
     /// Takes every idle record out for `dispose()`. They stay counted in `open` until the caller
     /// has closed them and called `closed`.
+    @usableFromInline
     mutating func drainIdle() -> [Record] {
         idle.removeAll()
     }
 
     /// Starts a shutdown: no new checkouts; returns the queued waiters (to fail) and the idle
     /// records (to close, then `closed`).
+    @usableFromInline
     mutating func beginShutdown() -> (waiters: [Waiter<Record>], idle: [Record]) {
         phase = .shuttingDown
         var failed: [Waiter<Record>] = []
@@ -279,6 +340,7 @@ struct QueueStateMachine<Record: PoolSlot> {
         return (failed, idle.removeAll())
     }
 
+    @usableFromInline
     mutating func finishShutdown() {
         phase = .shutDown
     }
@@ -286,6 +348,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     /// The maintenance tick: expire idle records, pick keep-alive pings, top up `minIdle`, and
     /// retry connecting for queued waiters once a backoff has passed. Idle records are ordered by the time they went idle (returns push at the back),
     /// so only the front is ever inspected: the tick costs O(work done), not O(idle records).
+    @usableFromInline
     mutating func maintain(now: ContinuousClock.Instant) -> Maintenance {
         var work = Maintenance()
         guard phase == .running else { return work }
@@ -322,7 +385,8 @@ struct QueueStateMachine<Record: PoolSlot> {
         return work
     }
 
-    private func earliest(_ a: ContinuousClock.Instant?, _ b: ContinuousClock.Instant) -> ContinuousClock.Instant {
+    @usableFromInline
+    func earliest(_ a: ContinuousClock.Instant?, _ b: ContinuousClock.Instant) -> ContinuousClock.Instant {
         guard let a else { return b }
         return Swift.min(a, b)
     }

@@ -9,37 +9,70 @@ import Dispatch
 // taken, outside the lock, only by the one party that dequeued the waiter (the waker). The
 // waiting thread or task reads `grant` and `failure` only after being signalled or resumed by
 // that party, or after re-taking the lock, so every read is ordered after the write.
+@usableFromInline
 final class Waiter<Record: AnyObject>: @unchecked Sendable {
     /// What a waiter is given: an idle record, or permission to create one in a freed slot.
+    @usableFromInline
     enum Grant {
         case record(Record)
         case permit
     }
 
+    @usableFromInline
     enum Kind {
         case blocking(DispatchSemaphore)
         case async
     }
 
+    @usableFromInline
     let kind: Kind
     /// Where the waiting checkout was requested; noted on the record it is given.
+    @usableFromInline
     let site: CheckoutSite?
     // Intrusive doubly linked list: O(1) append, pop and removal from the middle (cancel and
     // timeout), with no allocation beyond the waiter itself.
+    @usableFromInline
     var next: Waiter?
+    @usableFromInline
     unowned(unsafe) var previous: Waiter?
+    @usableFromInline
     var isQueued = false
     /// Set once the waiter has entered the queue; with `isQueued` false it means it has left it.
+    @usableFromInline
     var wasQueued = false
+    @usableFromInline
     var grant: Grant?
     /// Set when a cancellation or timeout arrives before the waiter was enqueued, or by a
     /// shutdown that fails the queued waiters.
+    @usableFromInline
     var failure: (any Error)?
     /// Resumed, without a value, once `grant` or `failure` is set.
+    @usableFromInline
     var continuation: CheckedContinuation<Void, any Error>?
     /// Served at once when it came to enqueue, so it did not wait (for the wait statistics).
+    @usableFromInline
     var grantedWithoutWaiting = false
 
+    /// Signals the blocked thread, or resumes the suspended task. Called by whoever dequeued the
+    /// waiter (under the lock), after releasing the lock; no cancel or timeout can reach the
+    /// continuation any more.
+    @usableFromInline
+    func wake() {
+        switch kind {
+        case let .blocking(semaphore):
+            semaphore.signal()
+        case .async:
+            let continuation = self.continuation
+            self.continuation = nil
+            if let failure, grant == nil {
+                continuation?.resume(throwing: failure)
+            } else {
+                continuation?.resume()
+            }
+        }
+    }
+
+    @inlinable
     init(kind: Kind, site: CheckoutSite?) {
         self.kind = kind
         self.site = site
@@ -47,13 +80,19 @@ final class Waiter<Record: AnyObject>: @unchecked Sendable {
 }
 
 /// FIFO queue of waiters with O(1) removal of any member.
+@usableFromInline
 struct WaiterQueue<Record: AnyObject> {
-    private var head: Waiter<Record>?
-    private unowned(unsafe) var tail: Waiter<Record>?
-    private(set) var count = 0
+    @usableFromInline
+    var head: Waiter<Record>?
+    @usableFromInline
+    unowned(unsafe) var tail: Waiter<Record>?
+    @usableFromInline
+    var count = 0
 
+    @inlinable
     var isEmpty: Bool { head == nil }
 
+    @inlinable
     mutating func append(_ waiter: Waiter<Record>) {
         waiter.isQueued = true
         waiter.wasQueued = true
@@ -68,6 +107,7 @@ struct WaiterQueue<Record: AnyObject> {
         count += 1
     }
 
+    @inlinable
     mutating func popFirst() -> Waiter<Record>? {
         guard let first = head else { return nil }
         remove(first)
@@ -76,6 +116,7 @@ struct WaiterQueue<Record: AnyObject> {
 
     /// Removes `waiter` if it is queued; returns whether it was.
     @discardableResult
+    @inlinable
     mutating func remove(_ waiter: Waiter<Record>) -> Bool {
         guard waiter.isQueued else { return false }
         waiter.isQueued = false

@@ -15,9 +15,12 @@ import Darwin
 /// uncontended, and keep `swift test --sanitize=thread` meaningful.
 // @unchecked Sendable: `value` is read and written only inside `withLock`, between
 // pthread_mutex_lock and pthread_mutex_unlock on `mutex`; the mutex pointer itself is immutable.
+@usableFromInline
 final class Locked<Value>: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var value: Value
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    // No dynamic exclusivity check: every access is inside `withLock`, which the mutex makes
+    // exclusive; the check cost more than the lock itself.
+    @usableFromInline @exclusivity(unchecked) var value: Value
 
     init(_ value: Value) {
         self.value = value
@@ -30,7 +33,7 @@ final class Locked<Value>: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    @inline(__always)
+    @inlinable
     func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }

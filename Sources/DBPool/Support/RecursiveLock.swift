@@ -12,8 +12,9 @@ import Synchronization
 /// AssertionPool. QueuePool's hot path uses `Synchronization.Mutex` instead.
 // @unchecked Sendable: the pthread mutex is the synchronisation; the pointer is allocated once in
 // init, never reassigned, and freed only in deinit when no other reference can exist.
+@usableFromInline
 final class RecursiveLock: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     init() {
         mutex = .allocate(capacity: 1)
@@ -29,10 +30,10 @@ final class RecursiveLock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
+    @inlinable func lock() { pthread_mutex_lock(mutex) }
+    @inlinable func unlock() { pthread_mutex_unlock(mutex) }
 
-    @inline(__always)
+    @inlinable
     func withLock<T>(_ body: () throws -> T) rethrows -> T {
         lock()
         defer { unlock() }
@@ -65,6 +66,7 @@ private let nextThreadIdentity = Atomic<UInt>(0)
 
 /// CLOCK_MONOTONIC_COARSE in nanoseconds: read from the vDSO without a hardware counter, so it
 /// costs a few nanoseconds, at a resolution of a few milliseconds.
+@usableFromInline
 func coarseMonotonicNanoseconds() -> Int64 {
     var spec = timespec()
     #if os(Linux)

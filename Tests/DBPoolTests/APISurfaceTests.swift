@@ -1,0 +1,26 @@
+import XCTest
+import DBPool
+import DBPoolTesting
+
+// Compile-time regression check: an internal declaration whose inferred type goes through
+// `QueuePool<X>.Connection` must compile in client code. It stopped compiling once when an
+// internal protocol visible to inlinable code also declared an associated type `Connection`.
+let checkoutThroughInferredType = { @Sendable (pool: QueuePool<MockConnection>) throws in try pool.connect() }
+
+/// The public surface, used the way api.md shows it.
+final class APISurfaceTests: XCTestCase {
+    func testContractShapesCompileAndWork() throws {
+        let pool = try QueuePool(poolSize: 1, maxOverflow: 0, options: quietOptions, dialect: MockDialect(), creator: MockDBAPI().creator())
+        let fairy = try checkoutThroughInferredType(pool)
+        XCTAssertTrue(fairy.isValid)
+        fairy.close()
+        // A DBAPIConnection type needs no dialect.
+        let plain = try QueuePool(options: quietOptions) { MockConnection() }
+        try plain.withConnection { XCTAssertTrue($0.isValid) }
+        let genericPool: any Pool<MockConnection> = pool
+        let viaExistential = try genericPool.connect()
+        XCTAssertEqual(pool.checkedOut, 1)
+        viaExistential.close()
+        XCTAssertEqual(pool.checkedIn, 1)
+    }
+}
