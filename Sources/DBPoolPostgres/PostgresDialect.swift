@@ -20,31 +20,13 @@ public struct PostgresDialect: Dialect {
     /// Creates the dialect. It has no configuration.
     public init() {}
 
-    /// Rolls back the open transaction, if any (``PostgresConnection/rollback()``).
-    public func doRollback(_ connection: PostgresConnection) throws {
-        try connection.rollback()
-    }
-
-    /// Commits the open transaction, if any (``PostgresConnection/commit()``).
-    public func doCommit(_ connection: PostgresConnection) throws {
-        try connection.commit()
-    }
-
-    /// Closes the connection (``PostgresConnection/close()``); harmless if already closed.
-    public func doClose(_ connection: PostgresConnection) throws {
-        try connection.close()
-    }
+    // Rollback, commit and close are the defaults for a DBAPIConnection (see DBPool's Dialect).
 
     /// Runs `SELECT 1`. Returns `true` if it succeeds, `false` if it fails with an error that
     /// ``isDisconnect(_:connection:)`` recognises, and rethrows any other error.
     public func doPing(_ connection: PostgresConnection) throws -> Bool {
-        do {
-            _ = try connection.query("SELECT 1")
-            return true
-        } catch {
-            if isDisconnect(error, connection: connection) { return false }
-            throw error
-        }
+        // execute, not query: nothing to read back, so no rows to build.
+        try ping(connection) { try $0.execute("SELECT 1") }
     }
 
     /// Whether `error` means the connection is gone. True when any of these holds:

@@ -16,20 +16,7 @@ public struct SQLiteDialect: Dialect {
     /// Creates the dialect. It has no configuration.
     public init() {}
 
-    /// Rolls back the open transaction, if any (``SQLiteConnection/rollback()``).
-    public func doRollback(_ connection: SQLiteConnection) throws {
-        try connection.rollback()
-    }
-
-    /// Commits the open transaction, if any (``SQLiteConnection/commit()``).
-    public func doCommit(_ connection: SQLiteConnection) throws {
-        try connection.commit()
-    }
-
-    /// Closes the connection (``SQLiteConnection/close()``); harmless if already closed.
-    public func doClose(_ connection: SQLiteConnection) throws {
-        try connection.close()
-    }
+    // Rollback, commit and close are the defaults for a DBAPIConnection (see DBPool's Dialect).
 
     /// Runs `SELECT 1`. Returns `true` if it succeeds, `false` if it fails with an error that
     /// ``isDisconnect(_:connection:)`` recognises (including use of a closed connection), and
@@ -40,13 +27,8 @@ public struct SQLiteDialect: Dialect {
     /// disconnect errors on the next real statement instead. (A ping that reads the file would
     /// need a shared lock and could wait up to the busy timeout behind a writer.)
     public func doPing(_ connection: SQLiteConnection) throws -> Bool {
-        do {
-            _ = try connection.query("SELECT 1")
-            return true
-        } catch {
-            if isDisconnect(error, connection: connection) { return false }
-            throw error
-        }
+        // execute, not query: nothing to read back, so no rows to build.
+        try ping(connection) { try $0.execute("SELECT 1") }
     }
 
     /// Whether `error` means the database behind the connection is gone or unusable:

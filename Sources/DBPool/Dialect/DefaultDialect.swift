@@ -6,12 +6,6 @@
 public struct DefaultDialect<Connection: DBAPIConnection>: Dialect {
     /// Creates the default dialect.
     public init() {}
-    /// Calls `connection.rollback()`.
-    public func doRollback(_ connection: Connection) throws { try connection.rollback() }
-    /// Calls `connection.commit()`.
-    public func doCommit(_ connection: Connection) throws { try connection.commit() }
-    /// Calls `connection.close()`.
-    public func doClose(_ connection: Connection) throws { try connection.close() }
     /// Always throws ``PoolError/pingNotSupported``.
     public func doPing(_ connection: Connection) throws -> Bool { throw PoolError.pingNotSupported }
 }

@@ -34,3 +34,31 @@ extension Dialect {
     /// The default knows no disconnect errors.
     public func isDisconnect(_ error: any Error, connection: Connection?) -> Bool { false }
 }
+
+extension Dialect where Connection: DBAPIConnection {
+    /// Calls `connection.rollback()`: the default for a ``DBAPIConnection``.
+    public func doRollback(_ connection: Connection) throws { try connection.rollback() }
+    /// Calls `connection.commit()`: the default for a ``DBAPIConnection``.
+    public func doCommit(_ connection: Connection) throws { try connection.commit() }
+    /// Calls `connection.close()`: the default for a ``DBAPIConnection``.
+    public func doClose(_ connection: Connection) throws { try connection.close() }
+}
+
+extension Dialect {
+    /// The usual body of ``doPing(_:)``: runs `probe` (a trivial statement) and answers `true` if
+    /// it succeeds, `false` if it throws an error that ``isDisconnect(_:connection:)``
+    /// recognises; any other error is rethrown.
+    ///
+    /// ```swift
+    /// func doPing(_ c: MyConnection) throws -> Bool { try ping(c) { try $0.execute("SELECT 1") } }
+    /// ```
+    public func ping(_ connection: Connection, by probe: (Connection) throws -> Void) throws -> Bool {
+        do {
+            try probe(connection)
+            return true
+        } catch {
+            if isDisconnect(error, connection: connection) { return false }
+            throw error
+        }
+    }
+}

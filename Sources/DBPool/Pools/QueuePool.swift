@@ -170,8 +170,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     /// time several times per checkout, which cost more than everything else together.
     @inlinable
     public func checkout(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
-        let context = self.context
-        let first = state.withLock { $0.acquire(enqueueing: nil, site: site, now: context.stamp) }
+        let first = firstLook(site: site)
         let record: Record
         if case let .record(idle) = first {
             record = idle
@@ -181,11 +180,18 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         return try Checkout.run(pool: self, queuePool: self, record: record, site: site)
     }
 
+    /// The allocation-free first look both checkout forms take: an idle record, a slot to
+    /// create in, or the news that they must wait.
+    @inlinable
+    func firstLook(site: CheckoutSite) -> Machine.Acquire {
+        let context = self.context
+        return state.withLock { $0.acquire(enqueueing: nil, site: site, now: context.stamp) }
+    }
+
     /// Checks a connection out, suspending while the pool is at its limit.
     @inlinable
     public func checkout(at site: CheckoutSite) async throws -> ConnectionFairy<Connection> {
-        let context = self.context
-        let first = state.withLock { $0.acquire(enqueueing: nil, site: site, now: context.stamp) }
+        let first = firstLook(site: site)
         let record: Record
         if case let .record(idle) = first {
             record = idle
