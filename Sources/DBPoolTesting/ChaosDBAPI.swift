@@ -123,24 +123,29 @@ public struct ChaosDisconnectError: Error, Equatable, CustomStringConvertible {
 /// be replayed with the same seed. All members are thread-safe.
 public final class ChaosDBAPI: Sendable, CustomStringConvertible {
     /// The seed every fault decision derives from.
-    public let seed: UInt64
+    public var seed: UInt64 { core.seed }
     /// The faults this driver injects.
-    public let configuration: ChaosConfiguration
+    public var configuration: ChaosConfiguration { core.configuration }
 
     struct Ledger {
         var connectAttempts = 0
         var failedConnects = 0
         var connections: [ChaosConnection] = []
-        var openCounted = 0
-        var peakOpen = 0
     }
 
     let ledger = Locked(Ledger())
+    /// What connections need from their driver. Connections hold this, not the driver, because
+    /// the driver holds every connection it opened: a connection holding the driver would make
+    /// a cycle, and the driver and all its connections would never be freed.
+    let core: ChaosCore
 
     /// Creates a driver whose faults follow `configuration`, decided by `seed`.
     public init(seed: UInt64, configuration: ChaosConfiguration = ChaosConfiguration()) {
-        self.seed = seed
-        self.configuration = configuration
+        core = ChaosCore(seed: seed, configuration: configuration)
+    }
+
+    func bits(_ stream: ChaosCore.Stream, _ a: UInt64, _ b: UInt64) -> UInt64 {
+        core.bits(stream, a, b)
     }
 
     // MARK: Connecting
@@ -167,10 +172,9 @@ public final class ChaosDBAPI: Sendable, CustomStringConvertible {
                 let span = UInt64(range.upperBound - range.lowerBound + 1)
                 lifetime = range.lowerBound + Int(bits(.lifetime, UInt64(id), 0) % span)
             }
-            let connection = ChaosConnection(id: id, driver: self, lifetime: lifetime)
+            let connection = ChaosConnection(id: id, driver: core, lifetime: lifetime)
             ledger.connections.append(connection)
-            ledger.openCounted += 1
-            ledger.peakOpen = max(ledger.peakOpen, ledger.openCounted)
+            core.connectionOpened()
             return connection
         }
     }
@@ -200,9 +204,9 @@ public final class ChaosDBAPI: Sendable, CustomStringConvertible {
     public var openConnections: [ChaosConnection] { connections.filter { $0.closeCount == 0 } }
     /// Connections open now (opened, not yet closed), leaving out those passed to
     /// ``excludeFromLimit(_:)``. A connection counts as closed as soon as its `close()` starts.
-    public var openCount: Int { ledger.withLock { $0.openCounted } }
+    public var openCount: Int { core.counts.withLock { $0.open } }
     /// The highest ``openCount`` ever reached.
-    public var peakOpenCount: Int { ledger.withLock { $0.peakOpen } }
+    public var peakOpenCount: Int { core.counts.withLock { $0.peak } }
 
     /// Everything that is wrong with the driver's books, one line each; empty when all is well:
     /// a connection closed more than once, a connection used after it was closed, and, if
@@ -230,9 +234,8 @@ public final class ChaosDBAPI: Sendable, CustomStringConvertible {
     /// A line to attach to every assertion: the seed (so the run can be replayed), the
     /// configuration, and the driver's counts.
     public var failureMessage: String {
-        let (attempts, failed, count, open, peak) = ledger.withLock {
-            ($0.connectAttempts, $0.failedConnects, $0.connections.count, $0.openCounted, $0.peakOpen)
-        }
+        let (attempts, failed, count) = ledger.withLock { ($0.connectAttempts, $0.failedConnects, $0.connections.count) }
+        let (open, peak) = core.counts.withLock { ($0.open, $0.peak) }
         return "[ChaosDBAPI seed \(seed) (0x\(String(seed, radix: 16))); replay with ChaosDBAPI(seed: \(seed), configuration: same); "
             + "\(attempts) connects, \(failed) failed, \(count) connections, \(open) open, peak \(peak); faults: \(configuration)]"
     }
@@ -240,7 +243,23 @@ public final class ChaosDBAPI: Sendable, CustomStringConvertible {
     /// Same as ``failureMessage``.
     public var description: String { failureMessage }
 
-    // MARK: Fault decisions
+}
+
+/// The part of a ``ChaosDBAPI`` its connections use: the seed and configuration behind every
+/// fault decision, and the count of open connections.
+final class ChaosCore: Sendable {
+    let seed: UInt64
+    let configuration: ChaosConfiguration
+    struct Counts {
+        var open = 0
+        var peak = 0
+    }
+    let counts = Locked(Counts())
+
+    init(seed: UInt64, configuration: ChaosConfiguration) {
+        self.seed = seed
+        self.configuration = configuration
+    }
 
     enum Stream: UInt64 {
         case connect = 1, slow, fragile, lifetime, pingHang, pingDisconnect, rollbackDisconnect, rollbackError, closeThrows
@@ -251,13 +270,20 @@ public final class ChaosDBAPI: Sendable, CustomStringConvertible {
         ChaosRandom.derive(ChaosRandom.derive(ChaosRandom.derive(seed, stream.rawValue), a), b)
     }
 
+    func connectionOpened() {
+        counts.withLock { counts in
+            counts.open += 1
+            counts.peak = max(counts.peak, counts.open)
+        }
+    }
+
     func connectionClosed(counted: Bool) {
         guard counted else { return }
-        ledger.withLock { $0.openCounted -= 1 }
+        counts.withLock { $0.open -= 1 }
     }
 
     func connectionExcluded() {
-        ledger.withLock { $0.openCounted -= 1 }
+        counts.withLock { $0.open -= 1 }
     }
 }
 
@@ -270,7 +296,7 @@ public final class ChaosDBAPI: Sendable, CustomStringConvertible {
 public final class ChaosConnection: DBAPIConnection, Sendable, CustomStringConvertible {
     /// The connection's number within its driver: 1 for the first connection opened, and so on.
     public let id: Int
-    let driver: ChaosDBAPI
+    let driver: ChaosCore
 
     struct State {
         var operations = 0
@@ -285,7 +311,7 @@ public final class ChaosConnection: DBAPIConnection, Sendable, CustomStringConve
 
     let state: Locked<State>
 
-    init(id: Int, driver: ChaosDBAPI, lifetime: Int?) {
+    init(id: Int, driver: ChaosCore, lifetime: Int?) {
         self.id = id
         self.driver = driver
         state = Locked(State(lifetime: lifetime))

@@ -304,7 +304,10 @@ final class PostgresConnectionTests: XCTestCase {
         }
         for _ in 0..<5_000 { try conn.execute("SET application_name = 'dbpool-leak-test'") }
         let after = residentBytes()
-        if let before, let after {
+        // Under AddressSanitizer (scripts/test sets DBPOOL_ASAN) freed memory sits in a
+        // quarantine, so resident size grows regardless; LeakSanitizer checks for unfreed results
+        // in that run instead.
+        if let before, let after, ProcessInfo.processInfo.environment["DBPOOL_ASAN"] == nil {
             XCTAssertLessThan(after - before, 16 << 20, "resident memory grew by \(after - before) bytes")
         }
         XCTAssertEqual(try conn.query("SELECT 1"), [["1"]])

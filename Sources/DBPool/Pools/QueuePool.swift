@@ -103,8 +103,16 @@ public final class QueuePool<Connection>: Pool, RecordPool {
             context: PoolContext(creator: .withRecord(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "QueuePool"))
     }
 
+    /// A pool that goes away closes its idle connections (checked-out ones keep the pool alive,
+    /// since every fairy holds it). It also drops the connect observer: the observer holds the
+    /// state, the state holds idle records, and records hold the context that holds the observer,
+    /// so without this the records, and their driver connections, would never be freed.
     deinit {
         maintenance?.stop()
+        context.connectObserver = nil
+        for record in state.withLock({ $0.drainIdle() }) {
+            record.close(reason: .disposed)
+        }
     }
 
     // MARK: Accessors
