@@ -56,7 +56,6 @@ final class ObservabilityTests: XCTestCase {
         let held = try pool.connect()
         let waiter = Harness.spawn { try? pool.connect().close() }
         XCTAssertTrue(Harness.eventually { pool.waiting == 1 })
-        usleep(10_000)
         held.close()
         XCTAssertTrue(waiter.finished())
         let stats = pool.statistics

@@ -4,9 +4,9 @@
 /// unspecialised generic code would look up (and hash) on every copy. One allocation per
 /// connect, none per checkout.
 @usableFromInline
+// Unchecked Sendable, safe because: immutable; the connection inside is used by one holder at a time,
+// which the pool enforces (see ConnectionRecord).
 final class ConnectionBox<Connection>: @unchecked Sendable {
-    // @unchecked Sendable: immutable; the connection inside is used by one holder at a time,
-    // which the pool enforces (see ConnectionRecord).
     @usableFromInline let value: Connection
 
     @inlinable

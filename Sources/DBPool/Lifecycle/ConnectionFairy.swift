@@ -10,10 +10,10 @@
 ///
 /// A fairy belongs to one holder at a time. It may be handed to another task or thread, but not
 /// used from two at once.
-// @unchecked Sendable: a fairy is owned by one holder at a time (the pool enforces that one
+@dynamicMemberLookup
+// Unchecked Sendable, safe because: a fairy is owned by one holder at a time (the pool enforces that one
 // record backs one fairy, except in StaticPool, whose shared record is guarded by the pool's
 // lock). The driver connection it exposes need not be Sendable for the same reason.
-@dynamicMemberLookup
 public final class ConnectionFairy<Connection>: @unchecked Sendable {
     @usableFromInline let pool: any RecordPool<Connection>
     /// The same pool when it is a QueuePool, typed, so that the return path can be specialised

@@ -4,12 +4,12 @@ import Dispatch
 /// blocked thread (woken through its semaphore) and a suspended task (resumed through its
 /// continuation). Both sit in the same FIFO queue, so the longest-waiting caller is served
 /// first whichever kind it is.
-// @unchecked Sendable: every mutable field is written only while holding the owning pool's state
+@usableFromInline
+// Unchecked Sendable, safe because: every mutable field is written only while holding the owning pool's state
 // lock, except `continuation`, which is set under the lock before the waiter is queued and then
 // taken, outside the lock, only by the one party that dequeued the waiter (the waker). The
 // waiting thread or task reads `grant` and `failure` only after being signalled or resumed by
 // that party, or after re-taking the lock, so every read is ordered after the write.
-@usableFromInline
 final class Waiter<Record: AnyObject>: @unchecked Sendable {
     /// What a waiter is given: an idle record, or permission to create one in a freed slot.
     @usableFromInline

@@ -13,9 +13,9 @@ import Darwin
 /// sanitizer does not model, so every correctly locked access would be reported as a race and
 /// real races would drown in the noise. pthread mutexes are modelled, cost about the same
 /// uncontended, and keep `swift test --sanitize=thread` meaningful.
-// @unchecked Sendable: `value` is read and written only inside `withLock`, between
-// pthread_mutex_lock and pthread_mutex_unlock on `mutex`; the mutex pointer itself is immutable.
 @usableFromInline
+// Unchecked Sendable, safe because: `value` is read and written only inside `withLock`, between
+// pthread_mutex_lock and pthread_mutex_unlock on `mutex`; the mutex pointer itself is immutable.
 final class Locked<Value>: @unchecked Sendable {
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
     // No dynamic exclusivity check: every access is inside `withLock`, which the mutex makes

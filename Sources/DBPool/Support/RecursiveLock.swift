@@ -9,10 +9,10 @@ import Synchronization
 
 /// A recursive mutex, for the pool kinds that must run listeners (which may call back into the
 /// pool on the same thread) while holding their lock: StaticPool, SingletonThreadPool and
-/// AssertionPool. QueuePool's hot path uses `Synchronization.Mutex` instead.
-// @unchecked Sendable: the pthread mutex is the synchronisation; the pointer is allocated once in
-// init, never reassigned, and freed only in deinit when no other reference can exist.
+/// AssertionPool. QueuePool uses the non-recursive `Locked`.
 @usableFromInline
+// Unchecked Sendable, safe because: the pthread mutex is the synchronisation; the pointer is allocated once in
+// init, never reassigned, and freed only in deinit when no other reference can exist.
 final class RecursiveLock: @unchecked Sendable {
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
