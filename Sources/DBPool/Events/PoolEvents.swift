@@ -216,8 +216,14 @@ public final class PoolEvents<Connection>: Sendable {
         for e in listeners(\.checkin) { e.listener(c, r) }
     }
 
+    @inlinable
     func fireReset(_ c: Connection, _ r: ConnectionRecord<Connection>?, _ s: PoolResetState) {
         guard has(.reset) else { return }
+        fireResetListeners(c, r, s)
+    }
+
+    @usableFromInline
+    func fireResetListeners(_ c: Connection, _ r: ConnectionRecord<Connection>?, _ s: PoolResetState) {
         for e in listeners(\.reset) { e.listener(c, r, s) }
     }
 

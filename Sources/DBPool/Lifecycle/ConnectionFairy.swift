@@ -127,7 +127,7 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
             context.log(.debug, "Connection being returned to pool")
         }
         if let box {
-            resetFast(box.value, record: record, transactionWasReset: transactionWasReset)
+            reset(box.value, record: record, transactionWasReset: transactionWasReset)
         }
         box = nil
         recordStorage = nil
@@ -145,30 +145,15 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
         }
     }
 
-    /// The common reset (a plain rollback of a pooled connection, nobody listening) inline;
-    /// everything else in `reset`.
-    @inlinable
-    func resetFast(_ connection: Connection, record: ConnectionRecord<Connection>?, transactionWasReset: Bool) {
-        if record != nil, !transactionWasReset, context.resetOnReturn == .rollback, !context.events.has(.reset) {
-            context.log(.debug, "Connection rollback-on-return")
-            do {
-                try context.dialect.doRollback(connection)
-                return
-            } catch {
-                resetFailed(error, record: record)
-                return
-            }
-        }
-        reset(connection, record: record, transactionWasReset: transactionWasReset)
-    }
-
     @usableFromInline
     func resetFailed(_ error: any Error, record: ConnectionRecord<Connection>?) {
         context.log(.error, "Exception during reset or similar", error: error)
         record?.invalidate(error)
     }
 
-    @usableFromInline
+    /// Inlinable so that the common return (a rollback) is specialised with the rest of the
+    /// return path; the rarer steps it calls (listeners, the detached close) stay out of line.
+    @inlinable
     func reset(_ connection: Connection, record: ConnectionRecord<Connection>?, transactionWasReset: Bool) {
         var resetFailed = false
         do {
@@ -193,13 +178,18 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
             self.resetFailed(error, record: record)
             resetFailed = true
         }
-        // A detached connection is closed whatever happened to its reset, or it would leak: the
-        // pool no longer knows it. After a failed reset it is terminated, as an invalidated one is.
         if record == nil {
-            context.events.fireCloseDetached(connection)
-            context.log(.debug, "Closing detached connection")
-            context.closeQuietly(connection, terminate: resetFailed)
+            closeDetached(connection, afterFailedReset: resetFailed)
         }
+    }
+
+    /// A detached connection is closed whatever happened to its reset, or it would leak: the
+    /// pool no longer knows it. After a failed reset it is terminated, as an invalidated one is.
+    @usableFromInline
+    func closeDetached(_ connection: Connection, afterFailedReset: Bool) {
+        context.events.fireCloseDetached(connection)
+        context.log(.debug, "Closing detached connection")
+        context.closeQuietly(connection, terminate: afterFailedReset)
     }
 
     // MARK: Invalidation and detach

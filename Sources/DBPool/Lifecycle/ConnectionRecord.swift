@@ -124,7 +124,7 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     @inlinable
     func getConnectionBox() throws -> ConnectionBox<Connection> {
         if guardLock == nil, let box, effectiveRecycle == nil, context.maxUsage == nil, !softInvalidated,
-           connectGeneration >= context.currentGeneration {
+           !context.isStale(self) {
             usageCount &+= 1
             return box
         }

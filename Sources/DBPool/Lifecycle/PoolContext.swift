@@ -105,6 +105,7 @@ final class PoolContext<Connection>: Sendable {
 
     @inlinable var currentGeneration: Int { generation.load(ordering: .acquiring) }
 
+    @inlinable
     func isStale(_ record: ConnectionRecord<Connection>) -> Bool {
         record.connectGeneration < generation.load(ordering: .acquiring)
     }

@@ -406,9 +406,6 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         for waiter in waiters { waiter.wake() }
     }
 
-    private func wake(_ waiter: Waiter<Record>) {
-        waiter.wake()
-    }
 
     // MARK: Return
 
@@ -426,7 +423,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         case .pooled:
             break
         case let .handOff(waiter):
-            wake(waiter)
+            waiter.wake()
         case let .close(record, reason):
             // The slot stays counted until the connection is really closed.
             record.close(reason: reason)
