@@ -91,6 +91,68 @@ final class FairyTests: XCTestCase {
         XCTAssertEqual(f.pool.checkedIn, 1)
     }
 
+    // MARK: Reuse (QueuePool keeps a closed fairy for its record's next checkout)
+
+    /// A fairy that was closed and let go of serves the record's next checkout: in steady state
+    /// a QueuePool checkout allocates nothing. The reused fairy behaves as a new one.
+    func testClosedAndReleasedFairyIsReusedByTheNextCheckout() throws {
+        let f = try FairyFixture(poolSize: 1)
+        weak var released: ConnectionFairy<MockConnection>?
+        do {
+            let first = try f.pool.connect()
+            first.info["k"] = "v"
+            first.close()
+            released = first
+        }
+        // The pool keeps it (no caller holds it now), so the weak reference is still set.
+        XCTAssertNotNil(released)
+        let line: UInt = #line + 1
+        let second = try f.pool.connect()
+        XCTAssertTrue(second === released)
+        XCTAssertTrue(second.isValid)
+        XCTAssertNotNil(second.record)
+        XCTAssertEqual(second.checkoutSite?.line, line)
+        XCTAssertEqual(f.pool.checkedOut, 1)
+        second.close()
+        second.close()
+        XCTAssertEqual(f.pool.checkedIn, 1)
+        XCTAssertEqual(f.pool.checkedOut, 0)
+        XCTAssertEqual(f.recorder.count(.checkin), 2)
+    }
+
+    /// A fairy the caller still holds after close() is never reused: the next checkout gets a
+    /// new fairy, and the stale one stays closed.
+    func testClosedFairyStillHeldIsNotReused() throws {
+        let f = try FairyFixture(poolSize: 1)
+        let first = try f.pool.connect()
+        first.close()
+        let second = try f.pool.connect()
+        XCTAssertFalse(first === second)
+        XCTAssertFalse(first.isValid)
+        XCTAssertTrue(second.isValid)
+        first.close()
+        XCTAssertTrue(second.isValid)
+        XCTAssertEqual(f.pool.checkedOut, 1)
+        second.close()
+        XCTAssertEqual(f.pool.checkedIn, 1)
+    }
+
+    /// A kept fairy does not keep its pool alive: dropping the pool still closes its idle
+    /// connections.
+    func testKeptFairyDoesNotKeepThePoolAlive() throws {
+        let dbapi = MockDBAPI()
+        weak var weakPool: QueuePool<MockConnection>?
+        do {
+            let pool = try QueuePool(poolSize: 2, maxOverflow: 0, creator: dbapi.creator())
+            weakPool = pool
+            try pool.withConnection { _ in }
+            let fairy = try pool.connect()
+            fairy.close()
+        }
+        XCTAssertNil(weakPool)
+        XCTAssertEqual(dbapi.connections.map(\.closed), [true])
+    }
+
     /// Appendix A.2: invalidate() on a closed fairy warns and does nothing.
     func testInvalidateAfterCloseWarnsAndDoesNothing() throws {
         let f = try FairyFixture()

@@ -22,13 +22,26 @@ enum Checkout {
             fail(record, pool: pool, error: error)
             throw error
         }
-        let fairy = ConnectionFairy(pool: pool, queuePool: queuePool, context: context, record: record, box: box, site: site)
+        let fairy = makeFairy(pool: pool, queuePool: queuePool, context: context, record: record, box: box, site: site)
         fairy.counter = 1
         if context.prePing || context.events.has(.checkout) {
             try runCheckoutLogic(fairy, record: record, context: context)
         }
         context.log(.debug, "Connection checked out from pool")
         return fairy
+    }
+
+    /// The record's spare fairy if nobody references it any more (QueuePool), else a new one.
+    @inlinable
+    static func makeFairy<Connection>(
+        pool: any RecordPool<Connection>, queuePool: QueuePool<Connection>?, context: PoolContext<Connection>,
+        record: ConnectionRecord<Connection>, box: ConnectionBox<Connection>, site: CheckoutSite?
+    ) -> ConnectionFairy<Connection> {
+        if var spare = record.spareFairy.take(), isKnownUniquelyReferenced(&spare) {
+            spare.rearm(pool: pool, record: record, box: box, site: site)
+            return spare
+        }
+        return ConnectionFairy(pool: pool, queuePool: queuePool, context: context, record: record, box: box, site: site)
     }
 
     /// Pre-ping and the checkout listeners, with SQLAlchemy's retry on ``DisconnectionError``.

@@ -15,14 +15,20 @@
 // record backs one fairy, except in StaticPool, whose shared record is guarded by the pool's
 // lock). The driver connection it exposes need not be Sendable for the same reason.
 public final class ConnectionFairy<Connection>: @unchecked Sendable {
-    @usableFromInline let pool: any RecordPool<Connection>
+    /// The pool, held strongly while the fairy is checked out so that the pool outlives its
+    /// connections. `nil` only while a QueuePool keeps the fairy for reuse (see
+    /// ``ConnectionRecord/spareFairy``): a strong reference there would make a cycle through the
+    /// pool's idle records.
+    @usableFromInline @exclusivity(unchecked) var poolStorage: (any RecordPool<Connection>)?
+    @inlinable var pool: any RecordPool<Connection> { poolStorage.unsafelyUnwrapped }
     /// The same pool when it is a QueuePool, typed, so that the return path can be specialised
     /// for the caller's connection type instead of going through the existential. Unowned:
-    /// `pool` holds it.
+    /// `poolStorage` holds it whenever it is used.
     @usableFromInline unowned(unsafe) let queuePool: QueuePool<Connection>?
     @usableFromInline let context: PoolContext<Connection>
     /// Where the checkout was requested.
-    public let checkoutSite: CheckoutSite?
+    public var checkoutSite: CheckoutSite? { site }
+    @usableFromInline @exclusivity(unchecked) var site: CheckoutSite?
 
     /// The connection, boxed (see ``ConnectionBox``); `nil` once closed, invalidated, or after a
     /// detached fairy has been closed.
@@ -43,12 +49,22 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     @inlinable
     init(pool: any RecordPool<Connection>, queuePool: QueuePool<Connection>?, context: PoolContext<Connection>,
          record: ConnectionRecord<Connection>, box: ConnectionBox<Connection>, site: CheckoutSite?) {
-        self.pool = pool
+        self.poolStorage = pool
         self.queuePool = queuePool
         self.context = context
         self.recordStorage = record
         self.box = box
-        self.checkoutSite = site
+        self.site = site
+    }
+
+    /// Makes a fairy that a QueuePool kept for reuse hold a new checkout. The caller has checked
+    /// that nobody else references it, so no old holder can see the change.
+    @inlinable
+    func rearm(pool: any RecordPool<Connection>, record: ConnectionRecord<Connection>, box: ConnectionBox<Connection>, site: CheckoutSite?) {
+        self.poolStorage = pool
+        self.recordStorage = record
+        self.box = box
+        self.site = site
     }
 
     /// The driver connection; `nil` once the fairy is closed or hard-invalidated, or after a
@@ -59,7 +75,7 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
         guard counter > 0, box != nil || record != nil else { return }
         context.log(.warning, "A ConnectionFairy checked out at \(checkoutSite?.description ?? "an unknown site") was dropped without close(); returning its connection to the pool")
         counter = 0
-        finishReturn(transactionWasReset: false)
+        finishReturn(transactionWasReset: false, reusable: false)
     }
 
     /// Whether the fairy still has a live driver connection.
@@ -119,8 +135,9 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
         finishReturn(transactionWasReset: transactionWasReset)
     }
 
+    /// `reusable` is false when called from `deinit`: a fairy being freed cannot be kept.
     @inlinable
-    func finishReturn(transactionWasReset: Bool) {
+    func finishReturn(transactionWasReset: Bool, reusable: Bool = true) {
         let record = self.record
         if record != nil {
             // SQLAlchemy logs the return before the reset it performs.
@@ -135,7 +152,15 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
             record.removeHolder()
             if let queuePool {
                 record.fireCheckin()
-                queuePool.returnRecord(record)
+                // The pool keeps this fairy for the record's next checkout, which reuses it if
+                // the caller has let go of it by then: a checkout in steady state allocates
+                // nothing. The pool reference moves to a local so that the pool stays alive
+                // until the record is back.
+                let pool = poolStorage.take()
+                if reusable { record.spareFairy = self }
+                withExtendedLifetime(pool) {
+                    queuePool.returnRecord(record)
+                }
             } else {
                 record.checkin(to: pool)
                 pool.fairyFinished(self)

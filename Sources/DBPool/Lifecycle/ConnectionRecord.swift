@@ -48,11 +48,34 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     @usableFromInline @exclusivity(unchecked) var usageCount = 0
     /// When the record last went idle (QueuePool, when idle timeout or keep-alive is on).
     @usableFromInline @exclusivity(unchecked) var idleSince: ContinuousClock.Instant?
-    /// Where and when the current checkout happened (QueuePool diagnostics).
+    /// Where and when the current checkout happened (QueuePool diagnostics). The time is kept as
+    /// the context's cheap stamp (see ``PoolContext/stampNanoseconds()``); ``checkoutTime``
+    /// turns it into an instant when someone asks.
     @usableFromInline @exclusivity(unchecked) var checkoutSite: CheckoutSite?
-    @usableFromInline @exclusivity(unchecked) var checkoutTime: ContinuousClock.Instant?
+    @usableFromInline @exclusivity(unchecked) var checkoutStamp: Int64?
     /// Whether the current checkout has already been reported as a possible leak.
     @usableFromInline @exclusivity(unchecked) var leakReported = false
+    /// QueuePool only: the fairy of this record's last checkout, kept so that the next checkout
+    /// can reuse it instead of allocating, when nothing else references it by then. Set only
+    /// while the record is idle (a fairy that is checked out must stay freeable, so that its
+    /// `deinit` can return a dropped connection).
+    @usableFromInline @exclusivity(unchecked) var spareFairy: ConnectionFairy<Connection>?
+
+    /// When the current checkout happened, if the record is checked out of a QueuePool.
+    var checkoutTime: ContinuousClock.Instant? { checkoutStamp.map(context.instant(fromStamp:)) }
+
+    @inlinable
+    func noteCheckout(site: CheckoutSite?) {
+        checkoutSite = site
+        checkoutStamp = context.stampNanoseconds()
+        leakReported = false
+    }
+
+    @inlinable
+    func noteCheckin() {
+        checkoutSite = nil
+        checkoutStamp = nil
+    }
 
     /// Whether a fairy currently holds this record.
     public var inUse: Bool { guarded { holders > 0 } }

@@ -22,14 +22,14 @@ protocol PoolSlot: AnyObject {
     /// When the record last went idle.
     @inlinable
     var idleSince: ContinuousClock.Instant? { get set }
-    /// Where and when the current checkout happened.
+    /// Notes who holds the record from now on, and since when, for `checkedOutConnections()`
+    /// and leak detection. The record stamps the time itself: it knows its pool's clock, and
+    /// its cheap stamp is not a `ContinuousClock.Instant` (whose arithmetic is 128-bit).
     @inlinable
-    var checkoutSite: CheckoutSite? { get set }
+    func noteCheckout(site: CheckoutSite?)
+    /// Clears what ``noteCheckout(site:)`` noted.
     @inlinable
-    var checkoutTime: ContinuousClock.Instant? { get set }
-    /// Whether the current checkout was already reported as a possible leak.
-    @inlinable
-    var leakReported: Bool { get set }
+    func noteCheckin()
 }
 
 @usableFromInline
@@ -198,7 +198,7 @@ struct QueueStateMachine<Record: PoolSlot> {
         if waiters.isEmpty {
             if let record = useLIFO ? idle.popBack() : idle.popFront() {
                 counters.checkouts += 1
-                noteCheckout(record, site: site, now: now)
+                record.noteCheckout(site: site)
                 return .record(record)
             }
             if mayConnect(now: now) {
@@ -211,14 +211,6 @@ struct QueueStateMachine<Record: PoolSlot> {
             waiters.append(waiter)
         }
         return .wait
-    }
-
-    /// Notes who holds `record` from now on, for `checkedOutConnections()` and leak detection.
-    @inlinable
-    func noteCheckout(_ record: Record, site: CheckoutSite?, now: () -> ContinuousClock.Instant) {
-        record.checkoutSite = site
-        record.checkoutTime = now()
-        record.leakReported = false
     }
 
     /// A waiter that was woken counts as a checkout that waited `waited`.
@@ -236,12 +228,11 @@ struct QueueStateMachine<Record: PoolSlot> {
     /// A record comes back (after its `checkin` event, or from a keep-alive ping).
     @inlinable
     mutating func release(_ record: Record, now: () -> ContinuousClock.Instant) -> Release {
-        record.checkoutSite = nil
-        record.checkoutTime = nil
+        record.noteCheckin()
         if phase != .running { return .close(record, .shutdown) }
         if let waiter = waiters.popFirst() {
             waiter.grant = .record(record)
-            noteCheckout(record, site: waiter.site, now: now)
+            record.noteCheckout(site: waiter.site)
             return .handOff(waiter)
         }
         if poolSize == 0 || idle.count < poolSize {
@@ -259,7 +250,7 @@ struct QueueStateMachine<Record: PoolSlot> {
         connecting -= 1
         if let record {
             records[ObjectIdentifier(record)] = record
-            noteCheckout(record, site: site, now: now)
+            record.noteCheckout(site: site)
             if countsAsCheckout { counters.checkouts += 1 }
         } else {
             open -= 1
