@@ -254,18 +254,20 @@ public final class PoolEvents<Connection>: Sendable {
 }
 
 /// One bit per event, so the hot path can skip an event with no listeners without locking.
+/// The kinds are computed, not stored: a stored static is a lazily initialised global, and the
+/// hot path would call its accessor on every check.
 @usableFromInline
 struct PoolEventKind: OptionSet, Sendable {
     @usableFromInline let rawValue: Int
     @inlinable init(rawValue: Int) { self.rawValue = rawValue }
-    @usableFromInline static let firstConnect = PoolEventKind(rawValue: 1 << 0)
-    @usableFromInline static let connect = PoolEventKind(rawValue: 1 << 1)
-    @usableFromInline static let checkout = PoolEventKind(rawValue: 1 << 2)
-    @usableFromInline static let checkin = PoolEventKind(rawValue: 1 << 3)
-    @usableFromInline static let reset = PoolEventKind(rawValue: 1 << 4)
-    @usableFromInline static let invalidate = PoolEventKind(rawValue: 1 << 5)
-    @usableFromInline static let softInvalidate = PoolEventKind(rawValue: 1 << 6)
-    @usableFromInline static let close = PoolEventKind(rawValue: 1 << 7)
-    @usableFromInline static let detach = PoolEventKind(rawValue: 1 << 8)
-    @usableFromInline static let closeDetached = PoolEventKind(rawValue: 1 << 9)
+    @inlinable static var firstConnect: PoolEventKind { PoolEventKind(rawValue: 1 << 0) }
+    @inlinable static var connect: PoolEventKind { PoolEventKind(rawValue: 1 << 1) }
+    @inlinable static var checkout: PoolEventKind { PoolEventKind(rawValue: 1 << 2) }
+    @inlinable static var checkin: PoolEventKind { PoolEventKind(rawValue: 1 << 3) }
+    @inlinable static var reset: PoolEventKind { PoolEventKind(rawValue: 1 << 4) }
+    @inlinable static var invalidate: PoolEventKind { PoolEventKind(rawValue: 1 << 5) }
+    @inlinable static var softInvalidate: PoolEventKind { PoolEventKind(rawValue: 1 << 6) }
+    @inlinable static var close: PoolEventKind { PoolEventKind(rawValue: 1 << 7) }
+    @inlinable static var detach: PoolEventKind { PoolEventKind(rawValue: 1 << 8) }
+    @inlinable static var closeDetached: PoolEventKind { PoolEventKind(rawValue: 1 << 9) }
 }

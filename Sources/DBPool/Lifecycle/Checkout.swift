@@ -6,15 +6,48 @@ enum Checkout {
     /// SQLAlchemy runs the checkout listeners at most twice per checkout, whatever its docs say.
     @usableFromInline static let attempts = 2
 
+    /// `record` is consumed: the fairy takes it over, so handing it on costs no reference count.
     @inlinable
     static func run<Connection>(
         pool: any RecordPool<Connection>,
         queuePool: QueuePool<Connection>? = nil,
-        record: ConnectionRecord<Connection>,
+        record: consuming ConnectionRecord<Connection>,
         site: CheckoutSite?
     ) throws -> ConnectionFairy<Connection> {
-        let context = record.context
         record.addHolder()
+        let fairy: ConnectionFairy<Connection>
+        if let box = record.readyBox() {
+            fairy = makeFairy(pool: pool, queuePool: queuePool, record: record, box: box, site: site)
+        } else {
+            fairy = try reconnectAndMakeFairy(pool: pool, queuePool: queuePool, record: record, site: site)
+        }
+        fairy.counter = 1
+        if fairy.needsCheckoutLogic {
+            try runCheckoutLogic(fairy)
+        }
+        fairy.context.log(.debug, "Connection checked out from pool")
+        return fairy
+    }
+
+    /// The record's spare fairy if nobody references it any more (QueuePool), else a new one.
+    @inlinable
+    static func makeFairy<Connection>(
+        pool: any RecordPool<Connection>, queuePool: QueuePool<Connection>?,
+        record: consuming ConnectionRecord<Connection>, box: consuming ConnectionBox<Connection>, site: CheckoutSite?
+    ) -> ConnectionFairy<Connection> {
+        if isKnownUniquelyReferenced(&record.spareFairy), let spare = record.spareFairy.take() {
+            spare.rearm(pool: pool, record: record, box: box, site: site)
+            return spare
+        }
+        return ConnectionFairy(pool: pool, queuePool: queuePool, context: record.context, record: record, box: box, site: site)
+    }
+
+    /// The checkout of a record whose connection must be made or replaced first.
+    @usableFromInline
+    static func reconnectAndMakeFairy<Connection>(
+        pool: any RecordPool<Connection>, queuePool: QueuePool<Connection>?,
+        record: ConnectionRecord<Connection>, site: CheckoutSite?
+    ) throws -> ConnectionFairy<Connection> {
         let box: ConnectionBox<Connection>
         do {
             box = try record.getConnectionBox()
@@ -22,35 +55,14 @@ enum Checkout {
             fail(record, pool: pool, error: error)
             throw error
         }
-        let fairy = makeFairy(pool: pool, queuePool: queuePool, context: context, record: record, box: box, site: site)
-        fairy.counter = 1
-        if context.prePing || context.events.has(.checkout) {
-            try runCheckoutLogic(fairy, record: record, context: context)
-        }
-        context.log(.debug, "Connection checked out from pool")
-        return fairy
-    }
-
-    /// The record's spare fairy if nobody references it any more (QueuePool), else a new one.
-    @inlinable
-    static func makeFairy<Connection>(
-        pool: any RecordPool<Connection>, queuePool: QueuePool<Connection>?, context: PoolContext<Connection>,
-        record: ConnectionRecord<Connection>, box: ConnectionBox<Connection>, site: CheckoutSite?
-    ) -> ConnectionFairy<Connection> {
-        if var spare = record.spareFairy.take(), isKnownUniquelyReferenced(&spare) {
-            spare.rearm(pool: pool, record: record, box: box, site: site)
-            return spare
-        }
-        return ConnectionFairy(pool: pool, queuePool: queuePool, context: context, record: record, box: box, site: site)
+        return makeFairy(pool: pool, queuePool: queuePool, record: record, box: box, site: site)
     }
 
     /// Pre-ping and the checkout listeners, with SQLAlchemy's retry on ``DisconnectionError``.
     @usableFromInline
-    static func runCheckoutLogic<Connection>(
-        _ fairy: ConnectionFairy<Connection>,
-        record: ConnectionRecord<Connection>,
-        context: PoolContext<Connection>
-    ) throws {
+    static func runCheckoutLogic<Connection>(_ fairy: ConnectionFairy<Connection>) throws {
+        guard let record = fairy.record else { return }
+        let context = fairy.context
         let prePing = context.prePing
         var remaining = attempts
         while remaining > 0 {

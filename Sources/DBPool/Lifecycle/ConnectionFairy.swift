@@ -22,9 +22,10 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     @usableFromInline @exclusivity(unchecked) var poolStorage: (any RecordPool<Connection>)?
     @inlinable var pool: any RecordPool<Connection> { poolStorage.unsafelyUnwrapped }
     /// The same pool when it is a QueuePool, typed, so that the return path can be specialised
-    /// for the caller's connection type instead of going through the existential. Unowned:
-    /// `poolStorage` holds it whenever it is used.
-    @usableFromInline unowned(unsafe) let queuePool: QueuePool<Connection>?
+    /// for the caller's connection type instead of going through the existential. Unmanaged,
+    /// because `poolStorage` holds it whenever it is used, and a use through `Unmanaged`'s
+    /// guaranteed reference costs no retain and release.
+    @usableFromInline let queuePool: Unmanaged<QueuePool<Connection>>?
     @usableFromInline let context: PoolContext<Connection>
     /// Where the checkout was requested.
     public var checkoutSite: CheckoutSite? { site }
@@ -48,19 +49,23 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
 
     @inlinable
     init(pool: any RecordPool<Connection>, queuePool: QueuePool<Connection>?, context: PoolContext<Connection>,
-         record: ConnectionRecord<Connection>, box: ConnectionBox<Connection>, site: CheckoutSite?) {
+         record: consuming ConnectionRecord<Connection>, box: consuming ConnectionBox<Connection>, site: CheckoutSite?) {
         self.poolStorage = pool
-        self.queuePool = queuePool
+        self.queuePool = queuePool.map { Unmanaged.passUnretained($0) }
         self.context = context
         self.recordStorage = record
         self.box = box
         self.site = site
     }
 
+    /// Whether the checkout must pre-ping or run `checkout` listeners.
+    @inlinable
+    var needsCheckoutLogic: Bool { context.prePing || context.events.has(.checkout) }
+
     /// Makes a fairy that a QueuePool kept for reuse hold a new checkout. The caller has checked
     /// that nobody else references it, so no old holder can see the change.
     @inlinable
-    func rearm(pool: any RecordPool<Connection>, record: ConnectionRecord<Connection>, box: ConnectionBox<Connection>, site: CheckoutSite?) {
+    func rearm(pool: any RecordPool<Connection>, record: consuming ConnectionRecord<Connection>, box: consuming ConnectionBox<Connection>, site: CheckoutSite?) {
         self.poolStorage = pool
         self.recordStorage = record
         self.box = box
@@ -138,36 +143,33 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// `reusable` is false when called from `deinit`: a fairy being freed cannot be kept.
     @inlinable
     func finishReturn(transactionWasReset: Bool, reusable: Bool = true) {
-        let record = self.record
+        // Moved out rather than copied: the fairy lets go of both here anyway.
+        let record = recordStorage.take()
         if record != nil {
             // SQLAlchemy logs the return before the reset it performs.
             context.log(.debug, "Connection being returned to pool")
         }
-        if let box {
+        if let box = box.take() {
             reset(box.value, record: record, transactionWasReset: transactionWasReset)
         }
-        box = nil
-        recordStorage = nil
-        if let record {
-            record.removeHolder()
-            if let queuePool {
-                record.fireCheckin()
-                // The pool keeps this fairy for the record's next checkout, which reuses it if
-                // the caller has let go of it by then: a checkout in steady state allocates
-                // nothing. The pool reference moves to a local so that the pool stays alive
-                // until the record is back.
-                let pool = poolStorage.take()
-                if reusable { record.spareFairy = self }
-                withExtendedLifetime(pool) {
-                    queuePool.returnRecord(record)
-                }
-            } else {
-                record.checkin(to: pool)
-                pool.fairyFinished(self)
-            }
-        } else {
+        guard let record else {
             pool.fairyFinished(self)
+            return
         }
+        record.removeHolder()
+        guard let queuePool else {
+            record.checkin(to: pool)
+            pool.fairyFinished(self)
+            return
+        }
+        record.fireCheckin()
+        // The pool keeps this fairy for the record's next checkout, which reuses it if the
+        // caller has let go of it by then: a checkout in steady state allocates nothing. The
+        // pool reference moves to a local that keeps the pool alive until the record is back.
+        let pool = poolStorage.take()
+        if reusable { record.spareFairy = self }
+        queuePool._withUnsafeGuaranteedRef { $0.returnRecord(record) }
+        withExtendedLifetime(pool) {}
     }
 
     @usableFromInline

@@ -146,12 +146,20 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
 
     @inlinable
     func getConnectionBox() throws -> ConnectionBox<Connection> {
-        if guardLock == nil, let box, effectiveRecycle == nil, context.maxUsage == nil, !softInvalidated,
-           !context.isStale(self) {
-            usageCount &+= 1
-            return box
-        }
+        if let box = readyBox() { return box }
         return try getConnectionSlow()
+    }
+
+    /// The connection, when it may be used as it is: present, nothing due (no recycle age or
+    /// usage limit to check, no invalidation) and no lock to take; `nil` sends the caller to
+    /// ``getConnectionBox()``'s slow path. Counts the use.
+    @inlinable
+    func readyBox() -> ConnectionBox<Connection>? {
+        guard guardLock == nil, effectiveRecycle == nil, context.maxUsage == nil, !softInvalidated,
+              !context.isStale(self) else { return nil }
+        guard let box else { return nil }
+        usageCount &+= 1
+        return box
     }
 
     @usableFromInline

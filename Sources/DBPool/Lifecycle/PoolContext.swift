@@ -31,11 +31,6 @@ final class PoolContext<Connection>: Sendable {
         get { observer.withLock { $0.call } }
         set { observer.withLock { $0.call = newValue } }
     }
-    /// Whether timestamps may come from the cheap coarse monotonic clock (see `stamp()`).
-    @usableFromInline let usesSystemClock: Bool
-    @usableFromInline let stampBase: ContinuousClock.Instant
-    @usableFromInline let coarseBase: Int64
-
     /// Pool-wide invalidation as a generation counter rather than SQLAlchemy's timestamp: a record
     /// remembers the generation it connected in, and is stale once the counter has moved past it.
     /// Two events in the same clock tick cannot be misordered this way.
@@ -63,35 +58,24 @@ final class PoolContext<Connection>: Sendable {
         self.resetOnReturn = options.resetOnReturn
         self.prePing = options.prePing
         self.maxUsage = options.maxUsage
-        self.usesSystemClock = options.clock is SystemClock
-        self.stampBase = options.clock.now
-        self.coarseBase = coarseMonotonicNanoseconds()
+        self.timestamper = Timestamper(clock: options.clock)
     }
 
-    /// A timestamp for diagnostics (checkout times, idle times). With the system clock it comes
-    /// from the coarse monotonic clock, a few nanoseconds instead of a full clock read, accurate
-    /// to a few milliseconds; with an injected clock it is that clock's `now`, so tests control it.
-    @inlinable
-    func stamp() -> ContinuousClock.Instant {
-        guard usesSystemClock else { return options.clock.now }
-        return instant(fromStamp: coarseMonotonicNanoseconds() - coarseBase)
-    }
+    /// The pool's cheap timestamps (see ``Timestamper``). Last among the stored properties: it
+    /// holds a non-frozen type, and the fields before it keep fixed offsets.
+    @usableFromInline let timestamper: Timestamper
 
-    /// The same timestamp as ``stamp()``, as nanoseconds since the pool was made: what the
-    /// checkout path records, because 64-bit arithmetic costs less than `Instant`'s 128-bit.
+    /// A timestamp for diagnostics (checkout times, idle times); see ``Timestamper/now()``.
     @inlinable
-    func stampNanoseconds() -> Int64 {
-        guard usesSystemClock else {
-            let (seconds, attoseconds) = (options.clock.now - stampBase).components
-            return seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000
-        }
-        return coarseMonotonicNanoseconds() - coarseBase
-    }
+    func stamp() -> ContinuousClock.Instant { timestamper.now() }
+
+    /// ``stamp()`` as nanoseconds; see ``Timestamper/nanoseconds()``.
+    @inlinable
+    func stampNanoseconds() -> Int64 { timestamper.nanoseconds() }
 
     /// Turns a ``stampNanoseconds()`` value back into an instant.
-    @usableFromInline
     func instant(fromStamp nanoseconds: Int64) -> ContinuousClock.Instant {
-        stampBase + .nanoseconds(nanoseconds)
+        timestamper.instant(fromStamp: nanoseconds)
     }
 
     /// `recycle` shortened by a random part of up to `recycleJitter`.

@@ -70,7 +70,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         self.timeout = timeout
         self.useLIFO = useLIFO
         self.context = context
-        self.state = Locked(Machine(poolSize: poolSize, maxOverflow: maxOverflow, useLIFO: useLIFO, options: options))
+        self.state = Locked(Machine(poolSize: poolSize, maxOverflow: maxOverflow, useLIFO: useLIFO, options: options, timestamper: context.timestamper))
         maintenance = options.needsMaintenance ? MaintenanceThread(clock: options.clock) : nil
         // The observer captures the pool's parts, not the pool: a weak reference to the pool would
         // give it a side table, and every retain of it (one per checkout) would take the slow path.
@@ -192,8 +192,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     /// create in, or the news that they must wait.
     @inlinable
     func firstLook(site: CheckoutSite) -> Machine.Acquire {
-        let context = self.context
-        return state.withLock { $0.acquire(enqueueing: nil, site: site, now: context.stamp) }
+        state.withLock { $0.acquire(enqueueing: nil, site: site) }
     }
 
     /// Checks a connection out, suspending while the pool is at its limit.
@@ -212,7 +211,6 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     /// Everything but an idle record at the first look: create, wait, or fail.
     @usableFromInline
     func acquireRecord(site: CheckoutSite, after first: Machine.Acquire) throws -> Record {
-        let stamp = context.stamp
         switch first {
         case let .record(record): return record
         case .create: return try createRecord(site: site)
@@ -224,7 +222,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         let deadline = timeout.map { DispatchTime.now() + DispatchTimeInterval.nanoseconds(Self.nanoseconds($0)) } ?? .distantFuture
         let semaphore = DispatchSemaphore(value: 0)
         let waiter = Waiter<Record>(kind: .blocking(semaphore), site: site)
-        switch state.withLock({ $0.acquire(enqueueing: waiter, site: site, now: stamp) }) {
+        switch state.withLock({ $0.acquire(enqueueing: waiter, site: site) }) {
         case let .record(record): return record
         case .create: return try createRecord(site: site)
         case .shutDown: throw PoolError.shutDown
@@ -248,7 +246,6 @@ public final class QueuePool<Connection>: Pool, RecordPool {
 
     @usableFromInline
     func acquireRecordAsync(site: CheckoutSite, after first: Machine.Acquire) async throws -> Record {
-        let stamp = context.stamp
         switch first {
         case let .record(record): return record
         case .create: return try createRecord(site: site)
@@ -274,7 +271,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
                 let outcome: Result<Machine.Acquire, any Error> = state.withLock { machine in
                     // A cancellation or timeout that arrived before the waiter was queued.
                     if let failure = waiter.failure { return .failure(failure) }
-                    let outcome = machine.acquire(enqueueing: waiter, site: site, now: stamp)
+                    let outcome = machine.acquire(enqueueing: waiter, site: site)
                     switch outcome {
                     case .wait:
                         waiter.continuation = continuation
@@ -370,15 +367,14 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     /// A checkout's new record is counted as a checkout once it exists; pre-fill and maintenance
     /// records (`site` nil) are not checkouts.
     private func createRecord(site: CheckoutSite?) throws -> Record {
-        let stamp = context.stamp
         let record: Record
         do {
             record = try ConnectionRecord.connected(context: context)
         } catch {
-            wake(state.withLock { $0.connectFinished(nil, countsAsCheckout: false, site: site, now: stamp) })
+            wake(state.withLock { $0.connectFinished(nil, countsAsCheckout: false, site: site) })
             throw error
         }
-        wake(state.withLock { $0.connectFinished(record, countsAsCheckout: site != nil, site: site, now: stamp) })
+        wake(state.withLock { $0.connectFinished(record, countsAsCheckout: site != nil, site: site) })
         return record
     }
 
@@ -387,9 +383,8 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     private static func connectAttempted(
         failure: (any Error)?, state: Locked<Machine>, context: PoolContext<Connection>, maintenance: MaintenanceThread?
     ) {
-        let stamp = context.stamp
         let random = context.options.connectBackoff == nil ? 0 : Double.random(in: 0..<1)
-        for waiter in state.withLock({ $0.connectAttempted(failure: failure, now: stamp, random: random) }) {
+        for waiter in state.withLock({ $0.connectAttempted(failure: failure, random: random) }) {
             waiter.wake()
         }
         if failure != nil { maintenance?.nudge() }
@@ -397,8 +392,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
 
     private func closed(_ records: [Record]) {
         guard !records.isEmpty else { return }
-        let stamp = context.stamp
-        let woken = state.withLock { $0.closed(records, now: stamp) }
+        let woken = state.withLock { $0.closed(records) }
         wake(woken)
     }
 
@@ -410,9 +404,10 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     // MARK: Return
 
     @inlinable
-    func returnRecord(_ record: Record) {
-        let context = self.context
-        let outcome = state.withLock { $0.release(record, now: context.stamp) }
+    func returnRecord(_ record: consuming Record) {
+        // Moved into the lock, not copied: the idle store takes it over.
+        var moving: Record? = consume record
+        let outcome = state.withLock { $0.release(moving.take().unsafelyUnwrapped) }
         if case .pooled = outcome { return }
         finishReturn(outcome)
     }
@@ -527,9 +522,8 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     private func prefill() throws {
         let minIdle = context.options.minIdle
         guard minIdle > 0 else { return }
-        let stamp = context.stamp
         for _ in 0..<minIdle {
-            guard state.withLock({ $0.reserveConnectSlot(now: stamp) }) else { break }
+            guard state.withLock({ $0.reserveConnectSlot() }) else { break }
             do {
                 let record = try createRecord(site: nil)
                 returnRecord(record)

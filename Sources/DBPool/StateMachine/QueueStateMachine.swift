@@ -128,17 +128,21 @@ struct QueueStateMachine<Record: PoolSlot> {
     @usableFromInline
     var consecutiveFailures = 0
     @usableFromInline
-    var retryAt: ContinuousClock.Instant?
-    @usableFromInline
     var lastConnectError: (any Error)?
     @usableFromInline
     var counters = Counters()
     /// Every record in existence that the pool knows by identity, for diagnostics.
     @usableFromInline
     var records: [ObjectIdentifier: Record] = [:]
+    /// When the next connect may start while backing off, as a ``Timestamper`` stamp (a stored
+    /// `ContinuousClock.Instant` would make every field's offset a run-time lookup).
+    @usableFromInline
+    var retryAt: Int64?
+    @usableFromInline
+    let timestamper: Timestamper
 
     @inlinable
-    init(poolSize: Int, maxOverflow: Int, useLIFO: Bool, options: PoolOptions) {
+    init(poolSize: Int, maxOverflow: Int, useLIFO: Bool, options: PoolOptions, timestamper: Timestamper) {
         self.poolSize = poolSize
         // SQLAlchemy 2.0: pool_size 0 means no limit at all.
         self.maxOverflow = poolSize == 0 ? -1 : maxOverflow
@@ -150,6 +154,7 @@ struct QueueStateMachine<Record: PoolSlot> {
         self.keepAlive = options.keepAlive
         self.tracksIdleTime = options.idleTimeout != nil || options.keepAlive != nil
         self.idle = RingBuffer(initialCapacity: Swift.max(1, Swift.min(poolSize, 1024)))
+        self.timestamper = timestamper
     }
 
     @inlinable
@@ -166,7 +171,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     /// Whether another connection attempt may start now: within `maxConnecting`, and, while
     /// backing off, one at a time and not before `retryAt`.
     @inlinable
-    func mayConnect(now: () -> ContinuousClock.Instant) -> Bool {
+    func mayConnect(now: () -> Int64) -> Bool {
         guard hasFreeSlot else { return false }
         if backoff != nil && consecutiveFailures > 0 {
             guard connecting == 0 else { return false }
@@ -184,8 +189,8 @@ struct QueueStateMachine<Record: PoolSlot> {
 
     /// Reserves a slot and a connect permit for a connection nobody asked for yet (pre-fill).
     @inlinable
-    mutating func reserveConnectSlot(now: () -> ContinuousClock.Instant) -> Bool {
-        guard phase == .running, mayConnect(now: now) else { return false }
+    mutating func reserveConnectSlot() -> Bool {
+        guard phase == .running, mayConnect(now: timestamper.nanoseconds) else { return false }
         reserveConnect()
         return true
     }
@@ -193,7 +198,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     /// A checkout request. Without a waiter it never queues (the allocation-free fast path);
     /// the caller retries with a waiter on `.wait`.
     @inlinable
-    mutating func acquire(enqueueing waiter: Waiter<Record>?, site: CheckoutSite?, now: () -> ContinuousClock.Instant) -> Acquire {
+    mutating func acquire(enqueueing waiter: Waiter<Record>?, site: CheckoutSite?) -> Acquire {
         guard phase == .running else { return .shutDown }
         if waiters.isEmpty {
             if let record = useLIFO ? idle.popBack() : idle.popFront() {
@@ -201,7 +206,7 @@ struct QueueStateMachine<Record: PoolSlot> {
                 record.noteCheckout(site: site)
                 return .record(record)
             }
-            if mayConnect(now: now) {
+            if mayConnect(now: timestamper.nanoseconds) {
                 // Counted as a checkout once the connect succeeds (`connectFinished`).
                 reserveConnect()
                 return .create
@@ -227,7 +232,7 @@ struct QueueStateMachine<Record: PoolSlot> {
 
     /// A record comes back (after its `checkin` event, or from a keep-alive ping).
     @inlinable
-    mutating func release(_ record: Record, now: () -> ContinuousClock.Instant) -> Release {
+    mutating func release(_ record: consuming Record) -> Release {
         record.noteCheckin()
         if phase != .running { return .close(record, .shutdown) }
         if let waiter = waiters.popFirst() {
@@ -236,8 +241,8 @@ struct QueueStateMachine<Record: PoolSlot> {
             return .handOff(waiter)
         }
         if poolSize == 0 || idle.count < poolSize {
-            if tracksIdleTime { record.idleSince = now() }
-            idle.pushBack(record)
+            if tracksIdleTime { record.idleSince = timestamper.now() }
+            idle.pushBack(consume record)
             return .pooled
         }
         return .close(record, .overflow)
@@ -246,7 +251,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     /// A connection attempt finished. On failure its slot is given back. Either way, queued
     /// waiters may now be given connect permits; they are returned to be woken.
     @inlinable
-    mutating func connectFinished(_ record: Record?, countsAsCheckout: Bool, site: CheckoutSite?, now: () -> ContinuousClock.Instant) -> [Waiter<Record>] {
+    mutating func connectFinished(_ record: Record?, countsAsCheckout: Bool, site: CheckoutSite?) -> [Waiter<Record>] {
         connecting -= 1
         if let record {
             records[ObjectIdentifier(record)] = record
@@ -255,34 +260,34 @@ struct QueueStateMachine<Record: PoolSlot> {
         } else {
             open -= 1
         }
-        return grantPermits(now: now)
+        return grantPermits(now: timestamper.nanoseconds)
     }
 
     /// The outcome of any connect attempt: a new record's, or an existing record's reconnect.
     /// Failures feed the backoff and `lastConnectError`; a success ends the backoff, after which
     /// queued waiters may be given permits again.
     @usableFromInline
-    mutating func connectAttempted(failure: (any Error)?, now: () -> ContinuousClock.Instant, random: Double) -> [Waiter<Record>] {
+    mutating func connectAttempted(failure: (any Error)?, random: Double) -> [Waiter<Record>] {
         if let failure {
             consecutiveFailures += 1
             lastConnectError = failure
             if let backoff {
-                retryAt = now() + backoff.delay(afterFailures: consecutiveFailures, random: random)
+                retryAt = timestamper.nanoseconds() &+ Timestamper.nanoseconds(backoff.delay(afterFailures: consecutiveFailures, random: random))
             }
             return []
         }
         guard consecutiveFailures > 0 else { return [] }
         consecutiveFailures = 0
         retryAt = nil
-        return grantPermits(now: now)
+        return grantPermits(now: timestamper.nanoseconds)
     }
 
     /// Records were closed and their slots given up. Queued waiters may now be given permits.
     @inlinable
-    mutating func closed(_ closedRecords: [Record], now: () -> ContinuousClock.Instant) -> [Waiter<Record>] {
+    mutating func closed(_ closedRecords: [Record]) -> [Waiter<Record>] {
         open -= closedRecords.count
         for record in closedRecords { records[ObjectIdentifier(record)] = nil }
-        return grantPermits(now: now)
+        return grantPermits(now: timestamper.nanoseconds)
     }
 
     /// Whether a backoff is in force: connects are failing and a policy spaces the retries.
@@ -290,7 +295,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     var isBackingOff: Bool { backoff != nil && consecutiveFailures > 0 }
 
     @inlinable
-    mutating func grantPermits(now: () -> ContinuousClock.Instant) -> [Waiter<Record>] {
+    mutating func grantPermits(now: () -> Int64) -> [Waiter<Record>] {
         var woken: [Waiter<Record>] = []
         // While backing off, queued waiters are not handed the retry: the maintenance thread
         // probes, and a successful probe's connection goes to the head of the queue. So a waiter
@@ -343,7 +348,8 @@ struct QueueStateMachine<Record: PoolSlot> {
     mutating func maintain(now: ContinuousClock.Instant) -> Maintenance {
         var work = Maintenance()
         guard phase == .running else { return work }
-        let clock = { now }
+        let stamp = timestamper.stamp(of: now)
+        let clock = { stamp }
         if let idleTimeout {
             while idle.count > minIdle, let front = idle.peekFront(), let since = front.idleSince, now - since >= idleTimeout {
                 work.expired.append(idle.popFront()!)
@@ -371,7 +377,7 @@ struct QueueStateMachine<Record: PoolSlot> {
         }
         work.woken = grantPermits(now: clock)
         if let retryAt, !waiters.isEmpty || idle.count < minIdle {
-            work.nextDue = earliest(work.nextDue, retryAt)
+            work.nextDue = earliest(work.nextDue, timestamper.instant(fromStamp: retryAt))
         }
         return work
     }

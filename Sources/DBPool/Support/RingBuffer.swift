@@ -1,5 +1,8 @@
 /// A growable FIFO/LIFO buffer with O(1) push and pop at both ends. The idle-record store of
 /// QueuePool; written here because the root package takes no dependencies (no swift-collections).
+///
+/// The capacity is a power of two, so that wrapping an index is a mask rather than a division
+/// (a division costs more than the rest of a push).
 @usableFromInline
 struct RingBuffer<Element> {
     @usableFromInline
@@ -11,17 +14,22 @@ struct RingBuffer<Element> {
 
     @inlinable
     init(initialCapacity: Int = 8) {
-        storage = ContiguousArray(repeating: nil, count: Swift.max(initialCapacity, 1))
+        var capacity = 1
+        while capacity < initialCapacity { capacity <<= 1 }
+        storage = ContiguousArray(repeating: nil, count: capacity)
     }
 
     @inlinable
     var isEmpty: Bool { count == 0 }
 
     @inlinable
-    mutating func pushBack(_ element: Element) {
+    var mask: Int { storage.count &- 1 }
+
+    @inlinable
+    mutating func pushBack(_ element: consuming Element) {
         if count == storage.count { grow() }
-        storage[(head + count) % storage.count] = element
-        count += 1
+        storage[(head &+ count) & mask] = consume element
+        count &+= 1
     }
 
     @inlinable
@@ -33,16 +41,16 @@ struct RingBuffer<Element> {
     mutating func popFront() -> Element? {
         guard count > 0 else { return nil }
         let element = storage[head].take()
-        head = (head + 1) % storage.count
-        count -= 1
+        head = (head &+ 1) & mask
+        count &-= 1
         return element
     }
 
     @inlinable
     mutating func popBack() -> Element? {
         guard count > 0 else { return nil }
-        let element = storage[(head + count - 1) % storage.count].take()
-        count -= 1
+        let element = storage[(head &+ count &- 1) & mask].take()
+        count &-= 1
         return element
     }
 
@@ -57,7 +65,7 @@ struct RingBuffer<Element> {
     @inlinable
     mutating func grow() {
         var bigger = ContiguousArray<Element?>(repeating: nil, count: storage.count * 2)
-        for i in 0..<count { bigger[i] = storage[(head + i) % storage.count].take() }
+        for i in 0..<count { bigger[i] = storage[(head &+ i) & mask].take() }
         storage = bigger
         head = 0
     }

@@ -1,0 +1,67 @@
+/// Cheap timestamps on the pool's clock: checkout times, idle-since times, backoff deadlines.
+///
+/// With the system clock a stamp comes from the coarse monotonic clock (a few nanoseconds,
+/// accurate to a few milliseconds, which is plenty for diagnostics and idle limits); with an
+/// injected ``PoolClock`` it is that clock's `now`, so tests control it.
+///
+/// Layout note: `ContinuousClock.Instant` is not a frozen type, so a struct that stores one gets
+/// its field offsets computed at run time, and code that touches any field after it looks up
+/// type metadata first. The origin instant therefore lives in a small class, and the pool's
+/// state machine keeps its deadlines as stamps (`Int64`) rather than instants.
+@usableFromInline
+struct Timestamper: Sendable {
+    @usableFromInline
+    final class Origin: Sendable {
+        @usableFromInline let instant: ContinuousClock.Instant
+        init(_ instant: ContinuousClock.Instant) { self.instant = instant }
+    }
+
+    @usableFromInline let usesSystemClock: Bool
+    @usableFromInline let coarseBase: Int64
+    @usableFromInline let clock: any PoolClock
+    @usableFromInline let origin: Origin
+
+    init(clock: any PoolClock) {
+        self.usesSystemClock = clock is SystemClock
+        self.coarseBase = coarseMonotonicNanoseconds()
+        self.clock = clock
+        self.origin = Origin(clock.now)
+    }
+
+    /// The current instant on the pool's clock (coarse with the system clock).
+    @inlinable
+    func now() -> ContinuousClock.Instant {
+        guard usesSystemClock else { return clock.now }
+        return instant(fromStamp: coarseMonotonicNanoseconds() - coarseBase)
+    }
+
+    /// The same timestamp as ``now()``, as nanoseconds since the timestamper was made: what the
+    /// checkout path records, because 64-bit arithmetic costs less than `Instant`'s 128-bit.
+    @inlinable
+    func nanoseconds() -> Int64 {
+        guard usesSystemClock else { return stamp(of: clock.now) }
+        return coarseMonotonicNanoseconds() - coarseBase
+    }
+
+    /// Turns a ``nanoseconds()`` value back into an instant.
+    @usableFromInline
+    func instant(fromStamp nanoseconds: Int64) -> ContinuousClock.Instant {
+        origin.instant + .nanoseconds(nanoseconds)
+    }
+
+    /// Turns an instant on the pool's clock into a stamp.
+    @usableFromInline
+    func stamp(of instant: ContinuousClock.Instant) -> Int64 {
+        Self.nanoseconds(instant - origin.instant)
+    }
+
+    /// A duration in whole nanoseconds, saturating instead of overflowing.
+    @usableFromInline
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        let (scaled, overflowed) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflowed { return seconds < 0 ? .min : .max }
+        let (sum, overflowedAgain) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflowedAgain ? (seconds < 0 ? .min : .max) : sum
+    }
+}
