@@ -20,7 +20,7 @@ case "w1with":
     for _ in 0..<count { try pool.withConnection { _ in } }
 case "w1async":
     for _ in 0..<count {
-        let fairy = try await pool.connect()
+        let fairy = try await pool.connect() as ConnectionFairy<NoOpConnection>
         fairy.close()
     }
 case "w3":
@@ -31,6 +31,26 @@ case "w2":
     let run = contendedThreads(pool, threads: 8, cycles: count)
     print("W2 wall \(run.wallNs / 1_000_000) ms")
     run.free()
+case "w2probe":
+    // Quick look at contention without the harness: 5 runs per thread count, median throughput
+    // and the wait percentiles over all runs.
+    for threads in [2, 8, 64] {
+        var walls: [UInt64] = []
+        var waits: [UInt64] = []
+        for _ in 0..<5 {
+            let p = makeQueuePool()
+            prefill(p, count: 4)
+            let run = contendedThreads(p, threads: threads, cycles: count)
+            walls.append(run.wallNs)
+            waits.append(contentsOf: UnsafeBufferPointer(start: run.waits.base, count: run.waits.count))
+            run.free()
+        }
+        walls.sort(); waits.sort()
+        let x = Double(count) / (Double(walls[2]) / 1e9)
+        let ideal = Double(threads) / x * 1e9
+        func pct(_ q: Double) -> UInt64 { waits[min(waits.count - 1, Int(Double(waits.count) * q))] }
+        print("threads \(threads): \(Int(x / 1000)) k/s  p50 \(pct(0.5)) ns  p99 \(pct(0.99)) ns  max \(waits.last!) ns  ideal \(Int(ideal)) ns  max/ideal \(Int(Double(waits.last!) / ideal))")
+    }
 default:
     fatalError("unknown workload \(workload)")
 }

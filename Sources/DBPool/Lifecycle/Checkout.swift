@@ -35,7 +35,9 @@ enum Checkout {
         pool: any RecordPool<Connection>, queuePool: QueuePool<Connection>?,
         record: consuming ConnectionRecord<Connection>, box: consuming ConnectionBox<Connection>, site: CheckoutSite?
     ) -> ConnectionFairy<Connection> {
-        if isKnownUniquelyReferenced(&record.spareFairy), let spare = record.spareFairy.take() {
+        // Only QueuePool keeps spares; other kinds may share a record between threads
+        // (StaticPool), so they must not touch the field at all.
+        if queuePool != nil, isKnownUniquelyReferenced(&record.spareFairy), let spare = record.spareFairy.take() {
             spare.rearm(pool: pool, record: record, box: box, site: site)
             return spare
         }

@@ -144,17 +144,22 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     @inlinable
     func finishReturn(transactionWasReset: Bool, reusable: Bool = true) {
         // Moved out rather than copied: the fairy lets go of both here anyway.
-        let record = recordStorage.take()
-        if record != nil {
-            // SQLAlchemy logs the return before the reset it performs.
-            context.log(.debug, "Connection being returned to pool")
-        }
-        if let box = box.take() {
-            reset(box.value, record: record, transactionWasReset: transactionWasReset)
-        }
-        guard let record else {
-            pool.fairyFinished(self)
+        guard let record = recordStorage.take() else {
+            finishWithoutRecord(transactionWasReset: transactionWasReset)
             return
+        }
+        // SQLAlchemy logs the return before the reset it performs.
+        context.log(.debug, "Connection being returned to pool")
+        if let box = box.take() {
+            if !transactionWasReset && context.rollsBackQuietly {
+                do {
+                    try context.dialect.doRollback(box.value)
+                } catch {
+                    resetFailed(error, record: record)
+                }
+            } else {
+                reset(box.value, record: record, transactionWasReset: transactionWasReset)
+            }
         }
         record.removeHolder()
         guard let queuePool else {
@@ -172,15 +177,26 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
         withExtendedLifetime(pool) {}
     }
 
+    /// The return of a detached fairy (its connection is reset and closed) or of one whose
+    /// record is already gone.
+    @usableFromInline
+    func finishWithoutRecord(transactionWasReset: Bool) {
+        if let box = box.take() {
+            reset(box.value, record: nil, transactionWasReset: transactionWasReset)
+        }
+        pool.fairyFinished(self)
+    }
+
     @usableFromInline
     func resetFailed(_ error: any Error, record: ConnectionRecord<Connection>?) {
         context.log(.error, "Exception during reset or similar", error: error)
         record?.invalidate(error)
     }
 
-    /// Inlinable so that the common return (a rollback) is specialised with the rest of the
-    /// return path; the rarer steps it calls (listeners, the detached close) stay out of line.
-    @inlinable
+    /// The whole reset: the `reset` event, the action `resetOnReturn` asks for, its log lines, and
+    /// the close of a detached connection. The common return (a rollback with no listener and no
+    /// debug logging) takes a shorter inlined path in ``finishReturn(transactionWasReset:reusable:)``.
+    @usableFromInline
     func reset(_ connection: Connection, record: ConnectionRecord<Connection>?, transactionWasReset: Bool) {
         var resetFailed = false
         do {

@@ -84,6 +84,13 @@ final class PoolContext<Connection>: Sendable {
         return recycle * (1 - options.recycleJitter * Double.random(in: 0..<1))
     }
 
+    /// Whether a return's reset is only the dialect's rollback: `resetOnReturn` is `.rollback`,
+    /// nobody listens for `reset`, and the debug lines that go with it are not logged.
+    @inlinable
+    var rollsBackQuietly: Bool {
+        resetOnReturn == .rollback && !events.has(.reset) && !logHandler.isEnabled(.debug)
+    }
+
     /// A context for a recreated pool: same creator, dialect and options; copied listeners.
     func recreated(kind: String) -> PoolContext<Connection> {
         PoolContext(creator: creator, dialect: dialect, events: PoolEvents(copying: events), options: options, kind: kind)

@@ -178,14 +178,14 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     /// time several times per checkout, which cost more than everything else together.
     @inlinable
     public func checkout(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
-        let first = firstLook(site: site)
-        let record: Record
-        if case let .record(idle) = first {
-            record = idle
-        } else {
-            record = try acquireRecord(site: site, after: first)
+        // A switch over the temporary moves the record out of the answer; binding the answer
+        // to a name first would cost a retain and a release per checkout.
+        switch firstLook(site: site) {
+        case let .record(idle):
+            return try Checkout.run(pool: self, queuePool: self, record: idle, site: site)
+        case let other:
+            return try Checkout.run(pool: self, queuePool: self, record: acquireRecord(site: site, after: other), site: site)
         }
-        return try Checkout.run(pool: self, queuePool: self, record: record, site: site)
     }
 
     /// The allocation-free first look both checkout forms take: an idle record, a slot to
@@ -198,14 +198,12 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     /// Checks a connection out, suspending while the pool is at its limit.
     @inlinable
     public func checkout(at site: CheckoutSite) async throws -> ConnectionFairy<Connection> {
-        let first = firstLook(site: site)
-        let record: Record
-        if case let .record(idle) = first {
-            record = idle
-        } else {
-            record = try await acquireRecordAsync(site: site, after: first)
+        switch firstLook(site: site) {
+        case let .record(idle):
+            return try Checkout.run(pool: self, queuePool: self, record: idle, site: site)
+        case let other:
+            return try Checkout.run(pool: self, queuePool: self, record: await acquireRecordAsync(site: site, after: other), site: site)
         }
-        return try Checkout.run(pool: self, queuePool: self, record: record, site: site)
     }
 
     /// Everything but an idle record at the first look: create, wait, or fail.
