@@ -10,6 +10,11 @@
 ///
 /// A fairy belongs to one holder at a time. It may be handed to another task or thread, but not
 /// used from two at once.
+///
+/// Difference from SQLAlchemy, which makes a new fairy per checkout: a QueuePool keeps a closed
+/// fairy with its record and hands the same object to that record's next checkout, if nothing
+/// references it by then, so that a checkout allocates nothing. A fairy still held after
+/// `close()` is never reused and stays closed.
 @dynamicMemberLookup
 // Unchecked Sendable, safe because: a fairy is owned by one holder at a time (the pool enforces that one
 // record backs one fairy, except in StaticPool, whose shared record is guarded by the pool's
