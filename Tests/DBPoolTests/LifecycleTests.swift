@@ -64,8 +64,11 @@ final class LifecycleTests: XCTestCase {
         clock.advance(by: .seconds(59))
         XCTAssertFalse(Harness.eventually(.milliseconds(300)) { pool.checkedIn < idleBefore }, "not before the timeout")
         clock.advance(by: .seconds(2))
-        // The idle store shrinks under the lock first; the closes follow outside it.
-        XCTAssertTrue(Harness.eventually { pool.checkedIn == 1 && pool.statistics.closes[.idleTimeout] == idleBefore - 1 }, "closed down to minIdle")
+        // The idle store shrinks under the lock first; the closes follow outside it, and the
+        // slots are given back (checkedOut back to 0) only once every close has finished.
+        XCTAssertTrue(Harness.eventually {
+            pool.checkedIn == 1 && pool.checkedOut == 0 && pool.statistics.closes[.idleTimeout] == idleBefore - 1
+        }, "closed down to minIdle")
         XCTAssertEqual(recorder.count(.close), idleBefore - 1)
         XCTAssertEqual(dbapi.openConnections.count, 1)
         XCTAssertEqual(pool.checkedOut, 0)

@@ -217,7 +217,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         }
         // The deadline is taken once, so that every later wake-up measures against it.
         let start = ContinuousClock.now
-        let deadline = timeout.map { DispatchTime.now() + DispatchTimeInterval.nanoseconds(Self.nanoseconds($0)) } ?? .distantFuture
+        let deadline = timeout.map { DispatchTime.now() + DispatchTimeInterval.nanoseconds(Int(clamping: Timestamper.nanoseconds($0))) } ?? .distantFuture
         let semaphore = DispatchSemaphore(value: 0)
         let waiter = Waiter<Record>(kind: .blocking(semaphore), site: site)
         switch state.withLock({ $0.acquire(enqueueing: waiter, site: site) }) {
@@ -612,13 +612,6 @@ public final class QueuePool<Connection>: Pool, RecordPool {
             context.log(.warning, "Possible connection leak: a connection checked out at \(site?.description ?? "an unknown site") has been held for \(age), longer than leakDetectionThreshold (\(threshold))")
         }
         return nextDue
-    }
-
-    static func nanoseconds(_ duration: Duration) -> Int {
-        let (seconds, attoseconds) = duration.components
-        let (scaled, overflowed) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflowed { return Int.max }
-        return Int(clamping: scaled.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue)
     }
 }
 
