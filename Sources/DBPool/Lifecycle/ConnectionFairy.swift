@@ -25,7 +25,10 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// ``ConnectionRecord/spareFairy``): a strong reference there would make a cycle through the
     /// pool's idle records.
     @usableFromInline @exclusivity(unchecked) var poolStorage: (any RecordPool<Connection>)?
-    @inlinable var pool: any RecordPool<Connection> { poolStorage.unsafelyUnwrapped }
+    /// Used only while the fairy is checked out or detached, never while it is kept for reuse
+    /// (the QueuePool return path uses `queuePool`); a use in any other state stops the program
+    /// rather than reading a missing reference.
+    @inlinable var pool: any RecordPool<Connection> { poolStorage! }
     /// The same pool when it is a QueuePool, typed, so that the return path can be specialised
     /// for the caller's connection type instead of going through the existential. Unmanaged,
     /// because `poolStorage` holds it whenever it is used, and a use through `Unmanaged`'s
