@@ -343,5 +343,11 @@ final class LifecycleTests: XCTestCase {
         XCTAssertThrowsError(try NullPool(options: PoolOptions(minIdle: 1), dialect: MockDialect(), creator: MockDBAPI().creator())) { error in
             XCTAssertEqual((error as? PoolError)?.description, "minIdle applies to QueuePool only; leave it at its default for this pool kind")
         }
+        XCTAssertEqual(message({ $0.overtakeWindow = .milliseconds(-1) }),
+                       "overtakeWindow must be a duration >= 0 seconds (0 is strict first-come, first-served); got -0.001 seconds")
+        XCTAssertNil(message({ $0.overtakeWindow = .zero }), "zero is strict FIFO, a valid choice")
+        XCTAssertThrowsError(try StaticPool(options: PoolOptions(overtakeWindow: .zero), dialect: MockDialect(), creator: MockDBAPI().creator())) { error in
+            XCTAssertEqual((error as? PoolError)?.description, "overtakeWindow applies to QueuePool only; leave it at its default for this pool kind")
+        }
     }
 }

@@ -52,6 +52,16 @@ public struct PoolOptions: Sendable {
     /// QueuePool: report, once, each connection held longer than this, through the log handler,
     /// with the file and line that checked it out. `nil` (the default) is off. Must be > 0.
     public var leakDetectionThreshold: Duration?
+    /// QueuePool: how long the longest-waiting *blocking* caller may be overtaken. While it has
+    /// waited less than this, a returned connection goes back to the idle store and that caller
+    /// is woken to come and take it, so a caller already running may take it first; once it has
+    /// waited this long, returned connections go to the queue strictly in order until the queue
+    /// is served. This avoids a convoy: with more threads than cores, strict hand-off makes every
+    /// checkout wait for a sleeping thread to be scheduled (Go's `sync.Mutex` has the same
+    /// starvation mode, with the same 1 ms). `.zero` is strict first-come, first-served always.
+    /// An async caller at the head of the queue is always handed the connection directly.
+    /// Default 1 ms; >= 0.
+    public var overtakeWindow: Duration
 
     /// Creates options; every argument has its default.
     public init(
@@ -69,7 +79,8 @@ public struct PoolOptions: Sendable {
         keepAlive: Duration? = nil,
         maxConnecting: Int = 2,
         connectBackoff: ConnectBackoff? = nil,
-        leakDetectionThreshold: Duration? = nil
+        leakDetectionThreshold: Duration? = nil,
+        overtakeWindow: Duration = .milliseconds(1)
     ) {
         self.recycle = recycle
         self.resetOnReturn = resetOnReturn
@@ -86,6 +97,7 @@ public struct PoolOptions: Sendable {
         self.maxConnecting = maxConnecting
         self.connectBackoff = connectBackoff
         self.leakDetectionThreshold = leakDetectionThreshold
+        self.overtakeWindow = overtakeWindow
     }
 
     /// Whether any setting needs the background maintenance thread.
@@ -116,12 +128,16 @@ public struct PoolOptions: Sendable {
                 throw PoolError.invalidArgument("\(name) must be nil (off) or a duration > 0 seconds; got \(value)")
             }
         }
+        guard overtakeWindow >= .zero else {
+            throw PoolError.invalidArgument("overtakeWindow must be a duration >= 0 seconds (0 is strict first-come, first-served); got \(overtakeWindow)")
+        }
         try connectBackoff?.validate()
         if !queuePool {
             let queueOnly: [(String, Bool)] = [
                 ("minIdle", minIdle != 0), ("failFast", failFast), ("idleTimeout", idleTimeout != nil),
                 ("keepAlive", keepAlive != nil), ("maxConnecting", maxConnecting != 2),
                 ("connectBackoff", connectBackoff != nil), ("leakDetectionThreshold", leakDetectionThreshold != nil),
+                ("overtakeWindow", overtakeWindow != .milliseconds(1)),
             ]
             if let (name, _) = queueOnly.first(where: { $0.1 }) {
                 throw PoolError.invalidArgument("\(name) applies to QueuePool only; leave it at its default for this pool kind")

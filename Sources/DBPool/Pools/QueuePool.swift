@@ -226,20 +226,28 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         case .shutDown: throw PoolError.shutDown
         case .wait: break
         }
-        if semaphore.wait(timeout: deadline) == .timedOut {
-            let error: PoolError? = state.withLock { machine in
-                guard machine.remove(waiter) else { return nil }
+        // Every wake-up, and the deadline, is followed by a look under the lock: the waiter may
+        // have been handed a record, woken to take an idle one, or be out of time. A signal that
+        // arrives after the look that used it stays in the semaphore, which is then dropped.
+        while true {
+            let timedOut = semaphore.wait(timeout: deadline) == .timedOut
+            let (next, woken, error): (Machine.Woken, [Waiter<Record>], PoolError?) = state.withLock { machine in
+                let (next, woken) = machine.blockingWaiterWoke(waiter, timedOut: timedOut)
+                guard case .timedOut = next else { return (next, woken, nil) }
                 machine.recordWait(ContinuousClock.now - start, timedOut: true, gotRecord: false)
-                return timeoutError(machine)
+                return (next, woken, timeoutError(machine))
             }
-            if let error {
+            wake(woken)
+            switch next {
+            case .granted:
+                return try use(waiter, waitingSince: start, site: site)
+            case .keepWaiting:
+                continue
+            case .timedOut:
                 logTimeout()
-                throw error
+                throw error!
             }
-            // Granted between the timeout and the lock: the signal is on its way; take the grant.
-            semaphore.wait()
         }
-        return try use(waiter, waitingSince: start, site: site)
     }
 
     @usableFromInline
@@ -305,19 +313,21 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     /// If it is still queued it leaves the queue in O(1) and its continuation fails; if it was
     /// already granted something, nothing happens and the grant is delivered as usual.
     private func abandon(_ waiter: Waiter<Record>, because reason: (any Error)?, waitingSince start: ContinuousClock.Instant) {
-        let resume: (CheckedContinuation<Void, any Error>, any Error)? = state.withLock { machine in
+        let (resume, woken): ((CheckedContinuation<Void, any Error>, any Error)?, [Waiter<Record>]) = state.withLock { machine in
             let error = reason ?? timeoutError(machine)
             if machine.remove(waiter) {
                 machine.recordWait(ContinuousClock.now - start, timedOut: reason == nil, gotRecord: false)
                 let continuation = waiter.continuation
                 waiter.continuation = nil
-                return continuation.map { ($0, error) }
+                // Leaving the head may leave idle records that the new head should hear of.
+                return (continuation.map { ($0, error) }, machine.settle())
             }
             if !waiter.wasQueued && waiter.grant == nil && waiter.failure == nil {
                 waiter.failure = error
             }
-            return nil
+            return (nil, [])
         }
+        wake(woken)
         if let (continuation, error) = resume {
             if reason == nil { logTimeout() }
             continuation.resume(throwing: error)
@@ -415,7 +425,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         switch outcome {
         case .pooled:
             break
-        case let .handOff(waiter):
+        case let .handOff(waiter), let .wakeRacer(waiter):
             waiter.wake()
         case let .close(record, reason):
             // The slot stays counted until the connection is really closed.

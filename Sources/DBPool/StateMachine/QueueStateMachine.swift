@@ -10,9 +10,14 @@
 /// the records it closes, instead of resetting the counter, so records that were checked out
 /// during a dispose are still counted and `checkedOut` can never go negative.
 ///
-/// Fairness: a new arrival is served at once only when nobody is queued. A returned record, a
-/// freed slot and a connect permit always go to the head of the queue, so blocking and async
-/// waiters share one FIFO and nobody overtakes.
+/// Fairness: blocking and async waiters share one FIFO queue. A freed slot and a connect permit
+/// always go to its head. A returned record goes to the head directly, except while the head is a
+/// blocking thread that has waited less than `overtakeWindow`: then the record goes back to the
+/// idle store and the head is woken (one at a time: the "racer") to come and take it, and a caller
+/// that is already running may take it first. Handing every record to a sleeping thread would make
+/// every checkout wait for a context switch once a queue forms (a convoy). Once the head has
+/// waited `overtakeWindow`, records go to the queue in order again, so nobody starves. With an
+/// `overtakeWindow` of zero, a new arrival is served at once only when nobody is queued.
 ///
 /// Connection creation: at most `maxConnecting` at once. With a backoff policy, after a failure
 /// only one attempt runs at a time and not before `retryAt`; the first success clears it.
@@ -52,6 +57,9 @@ struct QueueStateMachine<Record: PoolSlot> {
         case pooled
         /// The record went to a waiter: wake it.
         case handOff(Waiter<Record>)
+        /// The record went back into the idle store while a blocking thread heads the queue:
+        /// wake that thread, so it comes to take it (it is still queued).
+        case wakeRacer(Waiter<Record>)
         /// The record must be closed (the idle store is full, or the pool is shutting down);
         /// call `closed` once it is.
         case close(Record, CloseReason)
@@ -114,6 +122,9 @@ struct QueueStateMachine<Record: PoolSlot> {
     /// Whether `release` must stamp `idleSince` (a clock read, so only when something uses it).
     @usableFromInline
     let tracksIdleTime: Bool
+    /// ``PoolOptions/overtakeWindow`` in nanoseconds; 0 is strict FIFO.
+    @usableFromInline
+    let overtakeWindow: Int64
 
     @usableFromInline
     var idle: RingBuffer<Record>
@@ -123,6 +134,10 @@ struct QueueStateMachine<Record: PoolSlot> {
     var connecting = 0
     @usableFromInline
     var waiters = WaiterQueue<Record>()
+    /// The queued blocking waiter that was woken to take an idle record and has not looked yet.
+    /// At most one at a time, so a burst of returns wakes one thread, not one per return.
+    @usableFromInline
+    var racer: Waiter<Record>?
     @usableFromInline
     var phase = Phase.running
     @usableFromInline
@@ -153,6 +168,7 @@ struct QueueStateMachine<Record: PoolSlot> {
         self.idleTimeout = options.idleTimeout
         self.keepAlive = options.keepAlive
         self.tracksIdleTime = options.idleTimeout != nil || options.keepAlive != nil
+        self.overtakeWindow = Timestamper.nanoseconds(options.overtakeWindow)
         self.idle = RingBuffer(initialCapacity: Swift.max(1, Swift.min(poolSize, 1024)))
         self.timestamper = timestamper
     }
@@ -200,22 +216,103 @@ struct QueueStateMachine<Record: PoolSlot> {
     @inlinable
     mutating func acquire(enqueueing waiter: Waiter<Record>?, site: CheckoutSite?) -> Acquire {
         guard phase == .running else { return .shutDown }
-        if waiters.isEmpty {
-            if let record = useLIFO ? idle.popBack() : idle.popFront() {
+        // Idle records while callers are queued exist only under overtaking, where taking one
+        // is allowed (the racer that was woken for it simply finds one fewer).
+        if waiters.isEmpty || overtakeWindow > 0 {
+            if let record = popIdle() {
                 counters.checkouts += 1
                 record.noteCheckout(site: site)
                 return .record(record)
             }
-            if mayConnect(now: timestamper.nanoseconds) {
-                // Counted as a checkout once the connect succeeds (`connectFinished`).
-                reserveConnect()
-                return .create
-            }
+        }
+        if waiters.isEmpty, mayConnect(now: timestamper.nanoseconds) {
+            // Counted as a checkout once the connect succeeds (`connectFinished`).
+            reserveConnect()
+            return .create
         }
         if let waiter {
+            if overtakeWindow > 0, waiter.isBlocking { waiter.enqueuedAt = timestamper.preciseNanoseconds() }
             waiters.append(waiter)
         }
         return .wait
+    }
+
+    @inlinable
+    mutating func popIdle() -> Record? {
+        useLIFO ? idle.popBack() : idle.popFront()
+    }
+
+    /// Whether a returned record may go back to the idle store rather than to `head`: `head`
+    /// is a blocking thread that has waited less than `overtakeWindow`.
+    @inlinable
+    func mayOvertake(_ head: Waiter<Record>) -> Bool {
+        overtakeWindow > 0 && head.isBlocking && timestamper.preciseNanoseconds() &- head.enqueuedAt < overtakeWindow
+    }
+
+    /// Takes `waiter` out of the queue, if it is there, and forgets it as the racer.
+    @inlinable
+    mutating func dequeue(_ waiter: Waiter<Record>) -> Bool {
+        if racer === waiter { racer = nil }
+        return waiters.remove(waiter)
+    }
+
+    @inlinable
+    mutating func popHead() -> Waiter<Record>? {
+        guard let head = waiters.head else { return nil }
+        _ = dequeue(head)
+        return head
+    }
+
+    /// Keeps idle records and queued callers from sitting side by side: while the head may be
+    /// overtaken, makes sure a racer is awake; otherwise hands idle records to the queue in order.
+    /// Returns the waiters to wake.
+    @usableFromInline
+    mutating func settle() -> [Waiter<Record>] {
+        var woken: [Waiter<Record>] = []
+        while !idle.isEmpty, let head = waiters.head {
+            if mayOvertake(head) {
+                if racer == nil {
+                    racer = head
+                    woken.append(head)
+                }
+                break
+            }
+            _ = dequeue(head)
+            let record = popIdle()!
+            head.grant = .record(record)
+            record.noteCheckout(site: head.site)
+            woken.append(head)
+        }
+        return woken
+    }
+
+    /// What a woken (or timed-out) blocking waiter should do next.
+    @usableFromInline
+    enum Woken {
+        /// It holds a grant or a failure: use it.
+        case granted
+        /// Nothing for it yet; it is still queued: sleep again.
+        case keepWaiting
+        /// Its deadline passed and it has left the queue.
+        case timedOut
+    }
+
+    /// A blocking waiter woke up, from a signal or its deadline. A racer takes an idle record if
+    /// one is left (becoming granted); a waiter past its deadline takes one too rather than fail,
+    /// and otherwise leaves the queue. The second value lists the waiters to wake in turn.
+    @usableFromInline
+    mutating func blockingWaiterWoke(_ waiter: Waiter<Record>, timedOut: Bool) -> (Woken, [Waiter<Record>]) {
+        if waiter.grant != nil || waiter.failure != nil || !waiter.isQueued { return (.granted, []) }
+        if racer === waiter { racer = nil }
+        if let record = popIdle() {
+            _ = dequeue(waiter)
+            waiter.grant = .record(record)
+            record.noteCheckout(site: waiter.site)
+            return (.granted, settle())
+        }
+        guard timedOut else { return (.keepWaiting, []) }
+        _ = dequeue(waiter)
+        return (.timedOut, settle())
     }
 
     /// A waiter that was woken counts as a checkout that waited `waited`.
@@ -235,17 +332,32 @@ struct QueueStateMachine<Record: PoolSlot> {
     mutating func release(_ record: consuming Record) -> Release {
         record.noteCheckin()
         if phase != .running { return .close(record, .shutdown) }
-        if let waiter = waiters.popFirst() {
-            waiter.grant = .record(record)
-            record.noteCheckout(site: waiter.site)
-            return .handOff(waiter)
+        let roomInIdle = poolSize == 0 || idle.count < poolSize
+        if let head = waiters.head {
+            // An overflow record that would be closed goes to the head instead: closing it would
+            // only make the queue open a new one.
+            if roomInIdle && mayOvertake(head) {
+                pool(record)
+                if racer != nil { return .pooled }
+                racer = head
+                return .wakeRacer(head)
+            }
+            _ = dequeue(head)
+            head.grant = .record(record)
+            record.noteCheckout(site: head.site)
+            return .handOff(head)
         }
-        if poolSize == 0 || idle.count < poolSize {
-            if tracksIdleTime { record.idleSince = timestamper.now() }
-            idle.pushBack(consume record)
+        if roomInIdle {
+            pool(record)
             return .pooled
         }
         return .close(record, .overflow)
+    }
+
+    @inlinable
+    mutating func pool(_ record: consuming Record) {
+        if tracksIdleTime { record.idleSince = timestamper.now() }
+        idle.pushBack(consume record)
     }
 
     /// A connection attempt finished. On failure its slot is given back. Either way, queued
@@ -301,7 +413,7 @@ struct QueueStateMachine<Record: PoolSlot> {
         // probes, and a successful probe's connection goes to the head of the queue. So a waiter
         // never receives a connect error early; it waits for a connection or its deadline.
         guard !isBackingOff else { return woken }
-        while !waiters.isEmpty, mayConnect(now: now), let waiter = waiters.popFirst() {
+        while !waiters.isEmpty, mayConnect(now: now), let waiter = popHead() {
             reserveConnect()
             waiter.grant = .permit
             woken.append(waiter)
@@ -313,7 +425,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     /// if it had already been granted something, which it must then use.
     @inlinable
     mutating func remove(_ waiter: Waiter<Record>) -> Bool {
-        waiters.remove(waiter)
+        dequeue(waiter)
     }
 
     /// Takes every idle record out for `dispose()`. They stay counted in `open` until the caller
@@ -329,7 +441,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     mutating func beginShutdown() -> (waiters: [Waiter<Record>], idle: [Record]) {
         phase = .shuttingDown
         var failed: [Waiter<Record>] = []
-        while let waiter = waiters.popFirst() {
+        while let waiter = popHead() {
             waiter.failure = PoolError.shutDown
             failed.append(waiter)
         }

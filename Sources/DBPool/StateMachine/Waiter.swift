@@ -3,7 +3,9 @@ import Dispatch
 /// A checkout waiting for a QueuePool at its limit. One type serves both kinds of caller: a
 /// blocked thread (woken through its semaphore) and a suspended task (resumed through its
 /// continuation). Both sit in the same FIFO queue, so the longest-waiting caller is served
-/// first whichever kind it is.
+/// first whichever kind it is. A blocking waiter may also be woken without a grant, to come and
+/// take an idle record itself (see ``PoolOptions/overtakeWindow``); it then looks again under the
+/// lock, so a spare signal only costs it one more look.
 @usableFromInline
 // Unchecked Sendable, safe because: every mutable field is written only while holding the owning pool's state
 // lock, except `continuation`, which is set under the lock before the waiter is queued and then
@@ -52,6 +54,16 @@ final class Waiter<Record: AnyObject>: @unchecked Sendable {
     /// Served at once when it came to enqueue, so it did not wait (for the wait statistics).
     @usableFromInline
     var grantedWithoutWaiting = false
+    /// When a blocking waiter joined the queue, as a precise ``Timestamper`` stamp: how long it may
+    /// still be overtaken is measured from here. Set only when overtaking is on.
+    @usableFromInline
+    var enqueuedAt: Int64 = 0
+
+    @inlinable
+    var isBlocking: Bool {
+        if case .blocking = kind { return true }
+        return false
+    }
 
     /// Signals the blocked thread, or resumes the suspended task. Called by whoever dequeued the
     /// waiter (under the lock), after releasing the lock; no cancel or timeout can reach the

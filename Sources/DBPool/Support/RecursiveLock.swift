@@ -63,16 +63,3 @@ private let threadIdentityKey: pthread_key_t = {
 }()
 
 private let nextThreadIdentity = Atomic<UInt>(0)
-
-/// CLOCK_MONOTONIC_COARSE in nanoseconds: read from the vDSO without a hardware counter, so it
-/// costs a few nanoseconds, at a resolution of a few milliseconds.
-@usableFromInline
-func coarseMonotonicNanoseconds() -> Int64 {
-    var spec = timespec()
-    #if os(Linux)
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &spec)
-    #else
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    #endif
-    return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
-}
