@@ -127,8 +127,8 @@ public final class WaiterFixture: @unchecked Sendable {
     private var held: ConnectionFairy<NoOpConnection>?
     private var background: [Task<Void, Never>] = []
 
-    public init(depth: Int) async {
-        pool = makeQueuePool(poolSize: 1, maxOverflow: 0)
+    public init(depth: Int, timeout: Duration? = .seconds(30)) async {
+        pool = makeQueuePool(poolSize: 1, maxOverflow: 0, timeout: timeout)
         self.depth = depth
         held = try! await pool.connect()
         let pool = self.pool

@@ -82,6 +82,23 @@ case "w2control":
         print("control threads \(threads): p50 \(pct(0.5)) ns  p99 \(pct(0.99)) ns  p99.9 \(pct(0.999)) ns  max \(all.last!) ns")
         waits.free()
     }
+case "w5cancel":
+    // enqueue+cancel cost per op at three queue depths, with the default timeout and without
+    // one (no deadline to watch), median of 5 runs of `count` ops.
+    for timeout in [Duration.seconds(30), nil] {
+        for depth in [1, 100, 10_000] {
+            let fixture = await WaiterFixture(depth: depth, timeout: timeout)
+            var costs: [UInt64] = []
+            for _ in 0..<5 {
+                let t0 = nowNs()
+                await fixture.enqueueAndCancel(count)
+                costs.append((nowNs() - t0) / UInt64(count))
+            }
+            await fixture.tearDown()
+            costs.sort()
+            print("timeout \(timeout.map { "\($0)" } ?? "nil") depth \(depth): \(costs[2]) ns/op")
+        }
+    }
 default:
     fatalError("unknown workload \(workload)")
 }

@@ -165,7 +165,11 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     /// `Pool size: 3  Connections in pool: 0 Current Overflow: 3 Current Checked out connections: 6`
     public func status() -> String {
         let (checkedIn, overflow, checkedOut) = state.withLock { ($0.checkedIn, $0.overflow, $0.checkedOut) }
-        return "Pool size: \(size)  Connections in pool: \(checkedIn) Current Overflow: \(overflow) Current Checked out connections: \(checkedOut)"
+        return Self.status(size: size, checkedIn: checkedIn, overflow: overflow, checkedOut: checkedOut)
+    }
+
+    private static func status(size: Int, checkedIn: Int, overflow: Int, checkedOut: Int) -> String {
+        "Pool size: \(size)  Connections in pool: \(checkedIn) Current Overflow: \(overflow) Current Checked out connections: \(checkedOut)"
     }
 
     // MARK: Checkout
@@ -260,27 +264,21 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         }
         let start = ContinuousClock.now
         let waiter = Waiter<Record>(kind: .async, site: site)
-        let timer: Task<Void, Never>? = timeout.map { timeout in
-            let deadline = start + timeout
-            return Task { [self] in
-                do {
-                    try await Task.sleep(until: deadline, clock: .continuous)
-                } catch {
-                    return
-                }
-                self.abandon(waiter, because: nil, waitingSince: start)
-            }
+        if let timeout {
+            let (deadline, overflowed) = deadlineStamp(start).addingReportingOverflow(Timestamper.nanoseconds(timeout))
+            waiter.deadline = overflowed ? .max : deadline
         }
-        defer { timer?.cancel() }
         _ = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let outcome: Result<Machine.Acquire, any Error> = state.withLock { machine in
-                    // A cancellation or timeout that arrived before the waiter was queued.
-                    if let failure = waiter.failure { return .failure(failure) }
+                let (outcome, startTimer): (Result<Machine.Acquire, any Error>, Bool) = state.withLock { machine in
+                    // A cancellation that arrived before the waiter was queued.
+                    if let failure = waiter.failure { return (.failure(failure), false) }
                     let outcome = machine.acquire(enqueueing: waiter, site: site)
+                    var startTimer = false
                     switch outcome {
                     case .wait:
                         waiter.continuation = continuation
+                        if waiter.deadline != nil { startTimer = machine.watchDeadline(of: waiter) }
                     case let .record(record):
                         waiter.grant = .record(record)
                         waiter.grantedWithoutWaiting = true
@@ -290,8 +288,9 @@ public final class QueuePool<Connection>: Pool, RecordPool {
                     case .shutDown:
                         break
                     }
-                    return .success(outcome)
+                    return (.success(outcome), startTimer)
                 }
+                if startTimer, let deadline = waiter.deadline { startDeadlineTimer(firstDeadline: deadline) }
                 switch outcome {
                 case let .failure(error):
                     continuation.resume(throwing: error)
@@ -304,50 +303,86 @@ public final class QueuePool<Connection>: Pool, RecordPool {
                 }
             }
         } onCancel: {
-            self.abandon(waiter, because: CancellationError(), waitingSince: start)
+            self.abandon(waiter, waitingSince: start)
         }
         return try use(waiter, waitingSince: start, site: site)
     }
 
-    /// A waiter gives up: cancelled (`reason` is the CancellationError) or timed out (`nil`).
-    /// If it is still queued it leaves the queue in O(1) and its continuation fails; if it was
-    /// already granted something, nothing happens and the grant is delivered as usual.
-    private func abandon(_ waiter: Waiter<Record>, because reason: (any Error)?, waitingSince start: ContinuousClock.Instant) {
-        let (resume, woken): ((CheckedContinuation<Void, any Error>, any Error)?, [Waiter<Record>]) = state.withLock { machine in
-            let error = reason ?? timeoutError(machine)
+    /// The pool's one timer for async waiters' deadlines (see ``DeadlineList``): it sleeps until
+    /// the oldest watched waiter's deadline, fails every waiter whose deadline has passed, and
+    /// sleeps again until the next, stopping once nobody is watched. A waiter that leaves earlier
+    /// only makes it wake for nothing once. It holds the pool's parts, not the pool, so a pool
+    /// whose last waiter has gone is freed without waiting for the timer.
+    private func startDeadlineTimer(firstDeadline: Int64) {
+        let state = self.state, context = self.context, size = self.size, timeout = self.timeout ?? .zero
+        Task {
+            var deadline = firstDeadline
+            while true {
+                try? await Task.sleep(until: deadlineOrigin + .nanoseconds(deadline), clock: .continuous)
+                let now = deadlineStamp(.now)
+                let (failed, woken, next, error) = state.withLock { machine in
+                    let (expired, woken, next) = machine.expireDeadlines(now: now)
+                    var failed: [CheckedContinuation<Void, any Error>] = []
+                    for waiter in expired {
+                        machine.recordWait(timeout + .nanoseconds(now &- (waiter.deadline ?? now)), timedOut: true, gotRecord: false)
+                        if let continuation = waiter.continuation { failed.append(continuation) }
+                        waiter.continuation = nil
+                    }
+                    return (failed, woken, next, Self.timeoutError(machine, size: size, timeout: timeout))
+                }
+                for waiter in woken { waiter.wake() }
+                if !failed.isEmpty { Self.logTimeout(state: state, context: context, size: size) }
+                for continuation in failed { continuation.resume(throwing: error) }
+                guard let next else { return }
+                deadline = next
+            }
+        }
+    }
+
+    /// A waiter's task is cancelled. If it is still queued it leaves the queue in O(1) and its
+    /// continuation fails; if it was already granted something, nothing happens and the grant is
+    /// delivered as usual.
+    private func abandon(_ waiter: Waiter<Record>, waitingSince start: ContinuousClock.Instant) {
+        let (resume, woken): (CheckedContinuation<Void, any Error>?, [Waiter<Record>]) = state.withLock { machine in
             if machine.remove(waiter) {
-                machine.recordWait(ContinuousClock.now - start, timedOut: reason == nil, gotRecord: false)
+                machine.recordWait(ContinuousClock.now - start, timedOut: false, gotRecord: false)
                 let continuation = waiter.continuation
                 waiter.continuation = nil
                 // Leaving the head may leave idle records that the new head should hear of.
-                return (continuation.map { ($0, error) }, machine.settle())
+                return (continuation, machine.settle())
             }
             if !waiter.wasQueued && waiter.grant == nil && waiter.failure == nil {
-                waiter.failure = error
+                waiter.failure = CancellationError()
             }
             return (nil, [])
         }
         wake(woken)
-        if let (continuation, error) = resume {
-            if reason == nil { logTimeout() }
-            continuation.resume(throwing: error)
-        }
+        resume?.resume(throwing: CancellationError())
     }
 
     private func timeoutError(_ machine: Machine) -> PoolError {
-        PoolError.timeout(size: size, overflow: machine.overflow, timeout: timeout ?? .zero)
+        Self.timeoutError(machine, size: size, timeout: timeout ?? .zero)
+    }
+
+    private static func timeoutError(_ machine: Machine, size: Int, timeout: Duration) -> PoolError {
+        PoolError.timeout(size: size, overflow: machine.overflow, timeout: timeout)
+    }
+
+    private func logTimeout() {
+        Self.logTimeout(state: state, context: context, size: size)
     }
 
     /// The timeout error keeps SQLAlchemy's exact text and shape; the reasons behind it (pool
     /// state, queue length, the last connect error, telling "exhausted" from "database down") go
     /// to the log and to ``statistics``.
-    private func logTimeout() {
+    private static func logTimeout(state: Locked<Machine>, context: PoolContext<Connection>, size: Int) {
         guard context.logHandler.isEnabled(.warning) else { return }
-        let (status, waiting, lastError, failing) = state.withLock { machine in
-            (machine.checkedOut, machine.waiting, machine.lastConnectError, machine.consecutiveFailures > 0)
+        let (checkedIn, overflow, checkedOut, waiting, lastError, failing) = state.withLock { machine in
+            (machine.checkedIn, machine.overflow, machine.checkedOut, machine.waiting, machine.lastConnectError, machine.consecutiveFailures > 0)
         }
         let cause = failing ? "the database is refusing connections" : "every connection is in use"
-        context.log(.warning, "Checkout timed out: \(cause); \(status) checked out, \(waiting) still waiting. \(self.status())", error: failing ? lastError : nil)
+        let status = status(size: size, checkedIn: checkedIn, overflow: overflow, checkedOut: checkedOut)
+        context.log(.warning, "Checkout timed out: \(cause); \(checkedOut) checked out, \(waiting) still waiting. \(status)", error: failing ? lastError : nil)
     }
 
     /// Turns what a woken waiter was granted into a record, and counts the wait.

@@ -138,6 +138,12 @@ struct QueueStateMachine<Record: PoolSlot> {
     /// At most one at a time, so a burst of returns wakes one thread, not one per return.
     @usableFromInline
     var racer: Waiter<Record>?
+    /// The queued async waiters with a deadline, in deadline order, and whether the pool's one
+    /// deadline timer is running for them.
+    @usableFromInline
+    var timed = DeadlineList<Record>()
+    @usableFromInline
+    var deadlineTimerRunning = false
     @usableFromInline
     var phase = Phase.running
     @usableFromInline
@@ -253,7 +259,37 @@ struct QueueStateMachine<Record: PoolSlot> {
     @inlinable
     mutating func dequeue(_ waiter: Waiter<Record>) -> Bool {
         if racer === waiter { racer = nil }
+        timed.remove(waiter)
         return waiters.remove(waiter)
+    }
+
+    /// A queued async waiter has a deadline: watch it. Returns `true` if the pool must start its
+    /// deadline timer, because none is running.
+    @usableFromInline
+    mutating func watchDeadline(of waiter: Waiter<Record>) -> Bool {
+        timed.append(waiter)
+        guard !deadlineTimerRunning else { return false }
+        deadlineTimerRunning = true
+        return true
+    }
+
+    /// The deadline timer woke at `now` (a ``deadlineStamp(_:)``): every watched waiter whose
+    /// deadline has passed leaves the queue and is returned, to be failed, with the waiters to
+    /// wake because of it. `next` is when to look again; `nil` means nobody is watched any more
+    /// and the timer must stop.
+    @usableFromInline
+    mutating func expireDeadlines(now: Int64) -> (expired: [Waiter<Record>], woken: [Waiter<Record>], next: Int64?) {
+        var expired: [Waiter<Record>] = []
+        while let head = timed.head, let deadline = head.deadline, deadline <= now {
+            _ = dequeue(head)
+            expired.append(head)
+        }
+        let woken = expired.isEmpty ? [] : settle()
+        guard let next = timed.head?.deadline else {
+            deadlineTimerRunning = false
+            return (expired, woken, nil)
+        }
+        return (expired, woken, next)
     }
 
     @inlinable

@@ -58,6 +58,18 @@ final class Waiter<Record: AnyObject>: @unchecked Sendable {
     /// still be overtaken is measured from here. Set only when overtaking is on.
     @usableFromInline
     var enqueuedAt: Int64 = 0
+    /// An async waiter's deadline, as nanoseconds after ``deadlineOrigin``; `nil` without a
+    /// timeout. (Not a `ContinuousClock.Instant`: that type is not frozen, and storing one would
+    /// make every field's offset a run-time lookup.)
+    @usableFromInline
+    var deadline: Int64?
+    // Links in the pool's ``DeadlineList``.
+    @usableFromInline
+    var timedNext: Waiter?
+    @usableFromInline
+    unowned(unsafe) var timedPrevious: Waiter?
+    @usableFromInline
+    var isTimed = false
 
     @inlinable
     var isBlocking: Bool {
@@ -148,4 +160,13 @@ struct WaiterQueue<Record: AnyObject> {
         count -= 1
         return true
     }
+}
+
+/// Where async waiters' deadlines are measured from: real time, whatever the pool's clock, as for
+/// blocking waiters, whose deadlines are `DispatchTime`s.
+let deadlineOrigin = ContinuousClock.now
+
+/// `instant` as a waiter deadline (nanoseconds after ``deadlineOrigin``).
+func deadlineStamp(_ instant: ContinuousClock.Instant) -> Int64 {
+    Timestamper.nanoseconds(instant - deadlineOrigin)
 }

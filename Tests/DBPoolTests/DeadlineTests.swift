@@ -1,0 +1,128 @@
+@testable import DBPool
+import DBPoolTesting
+import Dispatch
+import XCTest
+
+/// Async waiters' deadlines: one timer per pool watches the oldest, instead of a sleeping task per
+/// waiter. The bookkeeping is checked on QueueStateMachine directly; the timer itself with real
+/// (short) timeouts.
+final class DeadlineTests: XCTestCase {
+    private final class Slot: PoolSlot {
+        var idleSince: ContinuousClock.Instant?
+        func noteCheckout(site: CheckoutSite?) {}
+        func noteCheckin() {}
+    }
+
+    private func asyncWaiter(deadline: Int64) -> Waiter<Slot> {
+        let waiter = Waiter<Slot>(kind: .async, site: nil)
+        waiter.deadline = deadline
+        return waiter
+    }
+
+    func testTheTimerStartsOnceExpiresInDeadlineOrderAndStopsWhenNobodyIsWatched() {
+        let clock = ManualClock()
+        var m = QueueStateMachine<Slot>(poolSize: 1, maxOverflow: 0, useLIFO: false,
+                                        options: PoolOptions(clock: clock), timestamper: Timestamper(clock: clock))
+        let slot = Slot()
+        XCTAssertTrue(m.reserveConnectSlot())
+        _ = m.connectFinished(slot, countsAsCheckout: true, site: nil)
+        let waiters = [100, 200, 300].map { asyncWaiter(deadline: $0) }
+        var starts: [Bool] = []
+        for waiter in waiters {
+            guard case .wait = m.acquire(enqueueing: waiter, site: nil) else { return XCTFail("must queue") }
+            starts.append(m.watchDeadline(of: waiter))
+        }
+        XCTAssertEqual(starts, [true, false, false], "one timer for all of them")
+
+        var (expired, _, next) = m.expireDeadlines(now: 99)
+        XCTAssertTrue(expired.isEmpty)
+        XCTAssertEqual(next, 100)
+        (expired, _, next) = m.expireDeadlines(now: 200)
+        XCTAssertEqual(expired.count, 2)
+        XCTAssertTrue(expired[0] === waiters[0] && expired[1] === waiters[1])
+        XCTAssertEqual(next, 300)
+        XCTAssertEqual(m.waiting, 1)
+
+        // The last one is handed the record before its deadline: it leaves the watch list too.
+        guard case .handOff = m.release(slot) else { return XCTFail("async head is handed the record") }
+        (expired, _, next) = m.expireDeadlines(now: 1_000)
+        XCTAssertTrue(expired.isEmpty, "a served waiter is never failed")
+        XCTAssertNil(next, "nobody is watched: the timer stops")
+        XCTAssertFalse(m.deadlineTimerRunning)
+
+        let late = asyncWaiter(deadline: 2_000)
+        guard case .wait = m.acquire(enqueueing: late, site: nil) else { return XCTFail("must queue") }
+        XCTAssertTrue(m.watchDeadline(of: late), "a stopped timer is started again")
+    }
+
+    func testACancelledWaiterLeavesTheWatchList() {
+        let clock = ManualClock()
+        var m = QueueStateMachine<Slot>(poolSize: 1, maxOverflow: 0, useLIFO: false,
+                                        options: PoolOptions(clock: clock), timestamper: Timestamper(clock: clock))
+        XCTAssertTrue(m.reserveConnectSlot())
+        _ = m.connectFinished(Slot(), countsAsCheckout: true, site: nil)
+        let first = asyncWaiter(deadline: 100), second = asyncWaiter(deadline: 200)
+        for waiter in [first, second] {
+            _ = m.acquire(enqueueing: waiter, site: nil)
+            _ = m.watchDeadline(of: waiter)
+        }
+        XCTAssertTrue(m.remove(first))
+        let (expired, _, next) = m.expireDeadlines(now: 150)
+        XCTAssertTrue(expired.isEmpty)
+        XCTAssertEqual(next, 200)
+    }
+
+    private func makePool(timeout: Duration?) throws -> QueuePool<MockConnection> {
+        try QueuePool(poolSize: 1, maxOverflow: 0, timeout: timeout, options: PoolOptions(logHandler: .disabled),
+                      dialect: MockDialect(), creator: MockDBAPI().creator())
+    }
+
+    /// Twenty tasks queue behind a held connection: all fail with the timeout error at their
+    /// deadline, are counted, and leave the queue; a later waiter restarts the stopped timer.
+    func testManyAsyncWaitersTimeOutTogetherAndTheTimerRestarts() async throws {
+        let pool = try makePool(timeout: .milliseconds(60))
+        let held = try await pool.connect()
+        let tasks = (0..<20).map { _ in
+            Task { () -> String in
+                do { _ = try await pool.connect(); return "connected" } catch let error as PoolError {
+                    if case .timeout = error { return "timeout" }
+                    return "\(error)"
+                } catch { return "\(error)" }
+            }
+        }
+        var outcomes: [String] = []
+        for task in tasks { outcomes.append(await task.value) }
+        XCTAssertEqual(outcomes, Array(repeating: "timeout", count: 20))
+        XCTAssertEqual(pool.waiting, 0)
+        XCTAssertEqual(pool.statistics.timeouts, 20)
+
+        let start = ContinuousClock.now
+        do {
+            _ = try await pool.connect()
+            XCTFail("expected a timeout")
+        } catch PoolError.timeout {
+            XCTAssertGreaterThanOrEqual(ContinuousClock.now - start, .milliseconds(60), "not before its deadline")
+        }
+        XCTAssertEqual(pool.statistics.timeouts, 21)
+        held.close()
+    }
+
+    /// A waiter served before its deadline keeps its connection; the one behind it still times out.
+    func testAWaiterServedInTimeIsNotFailedByTheTimer() async throws {
+        let pool = try makePool(timeout: .milliseconds(80))
+        let held = try await pool.connect()
+        let first = Task { try await pool.connect() }
+        while pool.waiting < 1 { await Task.yield() }
+        let second = Task { try await pool.connect() }
+        while pool.waiting < 2 { await Task.yield() }
+        held.close()
+        let fairy = try await first.value
+        do {
+            _ = try await second.value
+            XCTFail("the second waiter should time out while the first holds the connection")
+        } catch PoolError.timeout {}
+        XCTAssertTrue(fairy.isValid)
+        fairy.close()
+        XCTAssertEqual([pool.checkedIn, pool.waiting], [1, 0])
+    }
+}
