@@ -23,6 +23,8 @@ public final class SQLiteConnection: DBAPIConnection {
     }
 
     private var state: State
+    /// `SELECT 1`, prepared on the first ``ping()`` and finalized before the handle is closed.
+    private var pingStatement: OpaquePointer?
 
     /// The path this connection was opened with.
     public let path: String
@@ -61,6 +63,7 @@ public final class SQLiteConnection: DBAPIConnection {
 
     deinit {
         if case let .open(handle) = state {
+            finalizePing()
             sqlite3_close_v2(handle)
         }
     }
@@ -90,6 +93,26 @@ public final class SQLiteConnection: DBAPIConnection {
             let message = errorMessage.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(handle))
             throw SQLiteError(code: rc, extendedCode: sqlite3_extended_errcode(handle), message: message)
         }
+    }
+
+    /// Runs `SELECT 1` from a statement prepared once per connection, so each call is a step and
+    /// a reset, without parsing SQL again: the liveness check ``SQLiteDialect`` pre-pings with.
+    /// - Throws: ``SQLiteError`` with SQLite's code and message, or a closed-connection error.
+    public func ping() throws {
+        let handle = try openHandle()
+        let statement: OpaquePointer
+        if let prepared = pingStatement {
+            statement = prepared
+        } else {
+            var prepared: OpaquePointer?
+            let rc = sqlite3_prepare_v2(handle, "SELECT 1", -1, &prepared, nil)
+            guard rc == SQLITE_OK, let prepared else { throw lastError(handle, rc) }
+            pingStatement = prepared
+            statement = prepared
+        }
+        let rc = sqlite3_step(statement)
+        sqlite3_reset(statement)
+        guard rc == SQLITE_ROW || rc == SQLITE_DONE else { throw lastError(handle, rc) }
     }
 
     /// Runs the statements in `sql` and returns their rows, each column as text (`NULL` is `nil`).
@@ -171,6 +194,8 @@ public final class SQLiteConnection: DBAPIConnection {
     public func close() throws {
         guard case let .open(handle) = state else { return }
         state = .closed
+        // An unfinalized statement would keep the handle alive as a zombie after close_v2.
+        finalizePing()
         let rc = sqlite3_close_v2(handle)
         guard rc == SQLITE_OK else {
             throw SQLiteError(code: rc, message: String(cString: sqlite3_errstr(rc)))
@@ -186,7 +211,13 @@ public final class SQLiteConnection: DBAPIConnection {
     public func simulateDisconnect() {
         guard case let .open(handle) = state else { return }
         state = .disconnected
+        finalizePing()
         sqlite3_close_v2(handle)
+    }
+
+    private func finalizePing() {
+        sqlite3_finalize(pingStatement)
+        pingStatement = nil
     }
 
     /// The live handle, or the closed-connection error.

@@ -18,7 +18,8 @@ public struct SQLiteDialect: Dialect {
 
     // Rollback, commit and close are the defaults for a DBAPIConnection (see DBPool's Dialect).
 
-    /// Runs `SELECT 1`. Returns `true` if it succeeds, `false` if it fails with an error that
+    /// Runs `SELECT 1` (``SQLiteConnection/ping()``: prepared once per connection, so a ping
+    /// costs a step, not a parse). Returns `true` if it succeeds, `false` if it fails with an error that
     /// ``isDisconnect(_:connection:)`` recognises (including use of a closed connection), and
     /// rethrows any other error.
     ///
@@ -27,8 +28,7 @@ public struct SQLiteDialect: Dialect {
     /// disconnect errors on the next real statement instead. (A ping that reads the file would
     /// need a shared lock and could wait up to the busy timeout behind a writer.)
     public func doPing(_ connection: SQLiteConnection) throws -> Bool {
-        // execute, not query: nothing to read back, so no rows to build.
-        try ping(connection) { try $0.execute("SELECT 1") }
+        try ping(connection) { try $0.ping() }
     }
 
     /// Whether `error` means the database behind the connection is gone or unusable:

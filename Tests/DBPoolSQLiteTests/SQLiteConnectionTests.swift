@@ -242,6 +242,7 @@ final class SQLiteConnectionTests: XCTestCase {
             ("rollback", { try conn.rollback() }),
             ("commit", { try conn.commit() }),
             ("doRollback", { try dialect.doRollback(conn) }),
+            ("ping", { try conn.ping() }),
         ]
         for (name, use) in uses {
             let error = try XCTUnwrap(expectSQLiteError(use), name)
@@ -271,6 +272,23 @@ final class SQLiteConnectionTests: XCTestCase {
         }
         conn.simulateDisconnect() // harmless again
         try conn.close()           // and close stays harmless
+    }
+
+    /// The ping's prepared statement is reused across pings, in and out of a transaction, and is
+    /// finalized when the connection closes or drops its handle (the ASan run's leak check would
+    /// report a statement left behind).
+    func testPingReusesItsStatementUntilTheConnectionCloses() throws {
+        for ending in ["close", "disconnect"] {
+            let conn = try SQLiteConnection(path: ":memory:")
+            for _ in 0..<1_000 { try conn.ping() }
+            try conn.execute("CREATE TABLE t(x); BEGIN; INSERT INTO t VALUES (1)")
+            try conn.ping()
+            XCTAssertTrue(conn.inTransaction, "a ping leaves the transaction alone")
+            try conn.rollback()
+            if ending == "close" { try conn.close() } else { conn.simulateDisconnect() }
+            let error = try XCTUnwrap(expectSQLiteError { try conn.ping() }, ending)
+            XCTAssertTrue(error.connectionClosed, ending)
+        }
     }
 
     func testPingAndDialectForwarding() throws {

@@ -125,6 +125,42 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // MARK: W2 with strict FIFO (overtakeWindow .zero), to show what the window buys.
+    do {
+        let stats = ContendedStats(name: "W2 strict threads 64", workers: 64, poolSize: 4, cyclesPerIteration: contendedCycles)
+        Benchmark(
+            "W2 strict threads 64",
+            configuration: .init(warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(3), maxIterations: 15)
+        ) { benchmark in
+            let pool = makeQueuePool(overtakeWindow: .zero)
+            prefill(pool, count: 4)
+            benchmark.startMeasurement()
+            let run = contendedThreads(pool, threads: 64, cycles: contendedCycles)
+            benchmark.stopMeasurement()
+            stats.add(wallNs: run.wallNs, waits: run.waits, holds: run.holds)
+            run.free()
+        } teardown: {
+            stats.write()
+        }
+    }
+
+    // MARK: W2 control - the same threads and loop with no pool: the machine's own tail.
+    for threads in [2, 8, 64] {
+        let stats = ContendedStats(name: "W2 control threads \(threads)", workers: threads, poolSize: 4, cyclesPerIteration: contendedCycles)
+        Benchmark(
+            "W2 control threads \(threads)",
+            configuration: .init(warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(2), maxIterations: 15)
+        ) { benchmark in
+            benchmark.startMeasurement()
+            let run = controlThreads(threads: threads, cycles: contendedCycles)
+            benchmark.stopMeasurement()
+            stats.add(wallNs: run.wallNs, waits: run.waits, holds: run.holds)
+            run.free()
+        } teardown: {
+            stats.write()
+        }
+    }
+
     // MARK: W3 - 1,000 async tasks over QueuePool(4, 0).
     do {
         let stats = ContendedStats(name: "W3 tasks 1000", workers: 1000, poolSize: 4, cyclesPerIteration: contendedCycles)

@@ -12,10 +12,13 @@ public final class NoOpConnection: DBAPIConnection {
 
 /// The W1/W2/W3 pool: QueuePool(poolSize, maxOverflow), reset on return = rollback (a no-op
 /// here), no pre-ping, everything else at its default (timeout 30 s, warnings to stderr).
-public func makeQueuePool(poolSize: Int = 4, maxOverflow: Int = 0, prePing: Bool = false, timeout: Duration? = .seconds(30)) -> QueuePool<NoOpConnection> {
+public func makeQueuePool(
+    poolSize: Int = 4, maxOverflow: Int = 0, prePing: Bool = false, timeout: Duration? = .seconds(30),
+    overtakeWindow: Duration = .milliseconds(1)
+) -> QueuePool<NoOpConnection> {
     try! QueuePool(
         poolSize: poolSize, maxOverflow: maxOverflow, timeout: timeout,
-        options: PoolOptions(resetOnReturn: .rollback, prePing: prePing)
+        options: PoolOptions(resetOnReturn: .rollback, prePing: prePing, overtakeWindow: overtakeWindow)
     ) { NoOpConnection() }
 }
 

@@ -1,3 +1,4 @@
+import Synchronization
 import DBPool
 import _ConnectionPoolModule
 import AsyncKit
@@ -29,6 +30,33 @@ public func contendedThreads(_ pool: QueuePool<NoOpConnection>, threads: Int, cy
             let t1 = nowNs()
             w[j] = t1 &- t0
             fairy.close()
+            let t2 = nowNs()
+            hold &+= t2 &- t1
+            t0 = t2
+        }
+        holds.base[i] = hold
+    }
+    return ContendedRun(wallNs: wall, waits: waits, holds: holds)
+}
+
+/// The machine's share of W2's waits: the same threads and loop with the pool replaced by two
+/// Mutex-protected increments (the pool takes its lock once in `connect()` and once in `close()`).
+/// Nothing here waits for anything but that lock and the CPU, so the maximum "wait" it records is
+/// what preemption alone costs on this machine at this thread count.
+public func controlThreads(threads: Int, cycles: Int) -> ContendedRun {
+    let c = perWorker(cycles, threads)
+    let waits = SharedBuffer(count: c * threads)
+    let holds = SharedBuffer(count: threads)
+    let counter = Mutex<Int>(0)
+    let wall = runOnThreads(threads) { i in
+        let w = waits.slice(i, of: c)
+        var hold: UInt64 = 0
+        var t0 = nowNs()
+        for j in 0..<c {
+            counter.withLock { $0 &+= 1 }
+            let t1 = nowNs()
+            w[j] = t1 &- t0
+            counter.withLock { $0 &+= 1 }
             let t2 = nowNs()
             hold &+= t2 &- t1
             t0 = t2

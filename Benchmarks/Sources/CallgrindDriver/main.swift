@@ -58,29 +58,14 @@ case "w2probe":
         print("threads \(threads): \(Int(x / 1000)) k/s  p50 \(pct(0.5)) ns  p99 \(pct(0.99)) ns  max \(waits.last!) ns  ideal \(Int(ideal)) ns  max/ideal \(Int(Double(waits.last!) / ideal))")
     }
 case "w2control":
-    // The scheduler's share of W2's tail: the same threads and loop, with the pool replaced by
-    // two Mutex-protected increments (the pool takes its lock twice per cycle). Nothing here
-    // can wait for anything but the lock and the CPU, so its maximum "wait" is preemption.
+    // The scheduler's share of W2's tail (see controlThreads).
     for threads in [2, 8, 64] {
-        let counter = Mutex<Int>(0)
-        let c = (count + threads - 1) / threads
-        let waits = SharedBuffer(count: c * threads)
-        _ = runOnThreads(threads) { i in
-            let w = waits.slice(i, of: c)
-            var t0 = nowNs()
-            for j in 0..<c {
-                counter.withLock { $0 &+= 1 }
-                let t1 = nowNs()
-                w[j] = t1 &- t0
-                counter.withLock { $0 &+= 1 }
-                t0 = nowNs()
-            }
-        }
-        var all = Array(UnsafeBufferPointer(start: waits.base, count: waits.count))
+        let run = controlThreads(threads: threads, cycles: count)
+        var all = Array(UnsafeBufferPointer(start: run.waits.base, count: run.waits.count))
+        run.free()
         all.sort()
         func pct(_ q: Double) -> UInt64 { all[min(all.count - 1, Int(Double(all.count) * q))] }
         print("control threads \(threads): p50 \(pct(0.5)) ns  p99 \(pct(0.99)) ns  p99.9 \(pct(0.999)) ns  max \(all.last!) ns")
-        waits.free()
     }
 case "w5cancel":
     // enqueue+cancel cost per op at three queue depths, with the default timeout and without
