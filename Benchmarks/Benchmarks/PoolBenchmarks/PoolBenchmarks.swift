@@ -144,20 +144,38 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    // MARK: W2 control - the same threads and loop with no pool: the machine's own tail.
+    // MARK: W2 controls - the same threads and loop with no pool, and with the simplest blocking
+    // pool (a counting semaphore of 4 permits): the machine's own tail. A run's worst wait depends
+    // on how many scheduler ticks it spans, so each control run is scaled to last as long as a
+    // run of our pool at the same thread count (calibrated once, before measuring).
     for threads in [2, 8, 64] {
-        let stats = ContendedStats(name: "W2 control threads \(threads)", workers: threads, poolSize: 4, cyclesPerIteration: contendedCycles)
-        Benchmark(
-            "W2 control threads \(threads)",
-            configuration: .init(warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(2), maxIterations: 15)
-        ) { benchmark in
-            benchmark.startMeasurement()
-            let run = controlThreads(threads: threads, cycles: contendedCycles)
-            benchmark.stopMeasurement()
-            stats.add(wallNs: run.wallNs, waits: run.waits, holds: run.holds)
-            run.free()
-        } teardown: {
-            stats.write()
+        for kind in ["control", "semaphore"] {
+            let stats = ContendedStats(name: "W2 \(kind) threads \(threads)", workers: threads, poolSize: 4, cyclesPerIteration: contendedCycles)
+            nonisolated(unsafe) var cycles = contendedCycles
+            func run(_ cycles: Int) -> ContendedRun {
+                kind == "control" ? controlThreads(threads: threads, cycles: cycles)
+                    : semaphoreThreads(threads: threads, permits: 4, cycles: cycles)
+            }
+            Benchmark(
+                "W2 \(kind) threads \(threads)",
+                configuration: .init(warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(2), maxIterations: 15)
+            ) { benchmark in
+                benchmark.startMeasurement()
+                let result = run(cycles)
+                benchmark.stopMeasurement()
+                stats.add(wallNs: result.wallNs, waits: result.waits, holds: result.holds)
+                result.free()
+            } setup: {
+                let pool = makeQueuePool()
+                prefill(pool, count: 4)
+                let ours = contendedThreads(pool, threads: threads, cycles: contendedCycles)
+                let theirs = run(contendedCycles)
+                cycles = max(contendedCycles, Int(Double(contendedCycles) * Double(ours.wallNs) / Double(max(theirs.wallNs, 1))))
+                ours.free()
+                theirs.free()
+            } teardown: {
+                stats.write()
+            }
         }
     }
 

@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 import DBPool
 import _ConnectionPoolModule
@@ -57,6 +58,33 @@ public func controlThreads(threads: Int, cycles: Int) -> ContendedRun {
             let t1 = nowNs()
             w[j] = t1 &- t0
             counter.withLock { $0 &+= 1 }
+            let t2 = nowNs()
+            hold &+= t2 &- t1
+            t0 = t2
+        }
+        holds.base[i] = hold
+    }
+    return ContendedRun(wallNs: wall, waits: waits, holds: holds)
+}
+
+/// The simplest blocking pool there is, as a second control: a counting semaphore with `permits`
+/// permits (wait = check out, signal = return), in the same loop. Its tail shows what any
+/// blocking pool pays when threads outnumber cores and the scheduler preempts a thread that
+/// holds a permit: the others wait for that thread's next time slice.
+public func semaphoreThreads(threads: Int, permits: Int, cycles: Int) -> ContendedRun {
+    let c = perWorker(cycles, threads)
+    let waits = SharedBuffer(count: c * threads)
+    let holds = SharedBuffer(count: threads)
+    let semaphore = DispatchSemaphore(value: permits)
+    let wall = runOnThreads(threads) { i in
+        let w = waits.slice(i, of: c)
+        var hold: UInt64 = 0
+        var t0 = nowNs()
+        for j in 0..<c {
+            semaphore.wait()
+            let t1 = nowNs()
+            w[j] = t1 &- t0
+            semaphore.signal()
             let t2 = nowNs()
             hold &+= t2 &- t1
             t0 = t2

@@ -67,6 +67,43 @@ case "w2control":
         func pct(_ q: Double) -> UInt64 { all[min(all.count - 1, Int(Double(all.count) * q))] }
         print("control threads \(threads): p50 \(pct(0.5)) ns  p99 \(pct(0.99)) ns  p99.9 \(pct(0.999)) ns  max \(all.last!) ns")
     }
+case "w2tails":
+    // Typical worst wait per run (median over 7 runs of each run's max) for our pool, the
+    // no-pool control and the counting-semaphore control.
+    for threads in [2, 8, 64] {
+        var rows: [(String, [UInt64])] = [("pool", []), ("strict", []), ("control", []), ("semaphore", [])]
+        for _ in 0..<7 {
+            for k in rows.indices {
+                let run: ContendedRun
+                switch rows[k].0 {
+                case "pool": let p = makeQueuePool(); prefill(p, count: 4); run = contendedThreads(p, threads: threads, cycles: count)
+                case "strict": let p = makeQueuePool(overtakeWindow: .zero); prefill(p, count: 4); run = contendedThreads(p, threads: threads, cycles: count)
+                case "control": run = controlThreads(threads: threads, cycles: count * 8)
+                default: run = semaphoreThreads(threads: threads, permits: 4, cycles: count * 8)
+                }
+                rows[k].1.append(UnsafeBufferPointer(start: run.waits.base, count: run.waits.count).max()!)
+                if k == 0 || k == 2 { print("  \(rows[k].0) wall \(run.wallNs / 1000) µs") }
+                run.free()
+            }
+        }
+        print("threads \(threads): " + rows.map { "\($0.0) run max \($0.1.sorted()[3] / 1000) µs" }.joined(separator: ", "))
+    }
+case "w2queue":
+    // How often W2's threads queue, and how long the longest queued wait is, per run.
+    for threads in [8, 64] {
+        for window in [Duration.milliseconds(1), .zero] {
+            for _ in 0..<3 {
+                let p = makeQueuePool(overtakeWindow: window)
+                prefill(p, count: 4)
+                let run = contendedThreads(p, threads: threads, cycles: count)
+                let maxWait = UnsafeBufferPointer(start: run.waits.base, count: run.waits.count).max()!
+                let slow = UnsafeBufferPointer(start: run.waits.base, count: run.waits.count).filter { $0 > 100_000 }.count
+                run.free()
+                let stats = p.statistics
+                print("threads \(threads) window \(window): run max \(maxWait / 1000) µs, waits > 100 µs: \(slow); queued \(stats.waits) times, longest queued \(stats.maxWaitTime)")
+            }
+        }
+    }
 case "w5cancel":
     // enqueue+cancel cost per op at three queue depths, with the default timeout and without
     // one (no deadline to watch), median of 5 runs of `count` ops.
