@@ -3,7 +3,8 @@ import BenchSupport
 import DBPool
 
 // A small release driver for `valgrind --tool=callgrind`: runs one workload N times with no
-// benchmark harness around it. Usage: CallgrindDriver <w1|w1with|w1async|w3> [count]
+// benchmark harness around it, plus a few quick probes (see RESULTS.md). Usage:
+// CallgrindDriver <w1|w1with|w1async|w3|w2|w2probe|w2control|w2tails|w2queue|w64|w5cancel> [count]
 let args = CommandLine.arguments
 let workload = args.count > 1 ? args[1] : "w1"
 let count = args.count > 2 ? Int(args[2])! : 100_000
@@ -103,6 +104,18 @@ case "w2queue":
                 print("threads \(threads) window \(window): run max \(maxWait / 1000) µs, waits > 100 µs: \(slow); queued \(stats.waits) times, longest queued \(stats.maxWaitTime)")
             }
         }
+    }
+case "w64":
+    // 64-thread W2 runs one after another: throughput and queueing per run, to see the modes.
+    let window: Duration = args.count > 3 ? .microseconds(Int(args[3])!) : .milliseconds(1)
+    for _ in 0..<12 {
+        let p = makeQueuePool(overtakeWindow: window)
+        prefill(p, count: 4)
+        let run = contendedThreads(p, threads: 64, cycles: count)
+        let waits = UnsafeBufferPointer(start: run.waits.base, count: run.waits.count).sorted()
+        run.free()
+        let stats = p.statistics
+        print("\(Int(Double(count) / (Double(run.wallNs) / 1e9) / 1000)) k/s  p99 \(waits[waits.count * 99 / 100] / 1000) µs  max \(waits.last! / 1000) µs  queued \(stats.waits)  longest queued \(stats.maxWaitTime)")
     }
 case "w5cancel":
     // enqueue+cancel cost per op at three queue depths, with the default timeout and without
