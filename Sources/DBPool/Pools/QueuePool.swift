@@ -11,8 +11,12 @@ import Darwin
 /// extra connections made under load and closed when they come back to a full pool. A checkout
 /// at the limit waits up to `timeout` for a connection to come back. SQLAlchemy's `QueuePool`.
 ///
-/// Waiting is fair: a returned connection goes straight to the longest-waiting caller, blocking
-/// thread or async task alike, and a new arrival never overtakes a queued waiter. Async callers
+/// Waiting is fair: blocking threads and async tasks share one FIFO queue, and a returned
+/// connection goes to the longest-waiting caller. The one bounded exception: while that caller is
+/// a blocking thread that has waited less than ``PoolOptions/overtakeWindow`` (1 ms by default),
+/// the connection goes back to the idle store and the thread is woken to take it, so a caller that
+/// is already running may take it first; this keeps threads from convoying when they outnumber the
+/// cores. With an `overtakeWindow` of zero, a new arrival never overtakes a queued waiter. Async callers
 /// suspend without blocking a thread; the driver calls for their checkout (connect, ping,
 /// rollback) run on the task's own executor thread, synchronously, as in DB-API.
 ///
@@ -21,7 +25,7 @@ import Darwin
 /// closes, so connections that were out during a dispose are still counted when they return and
 /// ``checkedOut`` never goes negative.
 ///
-/// Beyond SQLAlchemy (all off by default except `maxConnecting`, see ``PoolOptions``): `minIdle`
+/// Beyond SQLAlchemy (all off by default except `maxConnecting` and `overtakeWindow`, see ``PoolOptions``): `minIdle`
 /// pre-fill, `idleTimeout`, `keepAlive`, `maxConnecting`, `connectBackoff`, leak detection and
 /// ``shutdown(gracePeriod:)``. The timed ones run on one background thread per pool, started only
 /// when one of them is configured.
