@@ -106,36 +106,19 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    // MARK: W2 - 2, 8, 64 blocking threads over QueuePool(4, 0).
-    for threads in [2, 8, 64] {
-        let stats = ContendedStats(name: "W2 threads \(threads)", workers: threads, poolSize: 4, cyclesPerIteration: contendedCycles)
+    // MARK: W2 - 2, 8, 64 blocking threads over QueuePool(4, 0); and 64 threads with strict FIFO
+    // hand-off (overtakeWindow .zero), to show what the default 1 ms window buys.
+    for (threads, strict) in [(2, false), (8, false), (64, false), (64, true)] {
+        let name = strict ? "W2 strict threads \(threads)" : "W2 threads \(threads)"
+        let stats = ContendedStats(name: name, workers: threads, poolSize: 4, cyclesPerIteration: contendedCycles)
         Benchmark(
-            "W2 threads \(threads)",
+            name,
             configuration: .init(warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(3), maxIterations: 15)
         ) { benchmark in
-            let pool = makeQueuePool()
+            let pool = makeQueuePool(overtakeWindow: strict ? .zero : .milliseconds(1))
             prefill(pool, count: 4)
             benchmark.startMeasurement()
             let run = contendedThreads(pool, threads: threads, cycles: contendedCycles)
-            benchmark.stopMeasurement()
-            stats.add(wallNs: run.wallNs, waits: run.waits, holds: run.holds)
-            run.free()
-        } teardown: {
-            stats.write()
-        }
-    }
-
-    // MARK: W2 with strict FIFO (overtakeWindow .zero), to show what the window buys.
-    do {
-        let stats = ContendedStats(name: "W2 strict threads 64", workers: 64, poolSize: 4, cyclesPerIteration: contendedCycles)
-        Benchmark(
-            "W2 strict threads 64",
-            configuration: .init(warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(3), maxIterations: 15)
-        ) { benchmark in
-            let pool = makeQueuePool(overtakeWindow: .zero)
-            prefill(pool, count: 4)
-            benchmark.startMeasurement()
-            let run = contendedThreads(pool, threads: 64, cycles: contendedCycles)
             benchmark.stopMeasurement()
             stats.add(wallNs: run.wallNs, waits: run.waits, holds: run.holds)
             run.free()

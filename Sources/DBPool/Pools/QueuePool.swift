@@ -312,7 +312,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         return try use(waiter, waitingSince: start, site: site)
     }
 
-    /// The pool's one timer for async waiters' deadlines (see ``DeadlineList``): it sleeps until
+    /// The pool's one timer for async waiters' deadlines (see ``WaiterList``): it sleeps until
     /// the oldest watched waiter's deadline, fails every waiter whose deadline has passed, and
     /// sleeps again until the next, stopping once nobody is watched. A waiter that leaves earlier
     /// only makes it wake for nothing once. It holds the pool's parts, not the pool, so a pool

@@ -133,7 +133,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     @usableFromInline
     var connecting = 0
     @usableFromInline
-    var waiters = WaiterQueue<Record>()
+    var waiters = WaiterList<Record>(.queue)
     /// The queued blocking waiter that was woken to take an idle record and has not looked yet.
     /// At most one at a time, so a burst of returns wakes one thread, not one per return.
     @usableFromInline
@@ -141,7 +141,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     /// The queued async waiters with a deadline, in deadline order, and whether the pool's one
     /// deadline timer is running for them.
     @usableFromInline
-    var timed = DeadlineList<Record>()
+    var timed = WaiterList<Record>(.deadlines)
     @usableFromInline
     var deadlineTimerRunning = false
     @usableFromInline
@@ -238,6 +238,7 @@ struct QueueStateMachine<Record: PoolSlot> {
         }
         if let waiter {
             if overtakeWindow > 0, waiter.isBlocking { waiter.enqueuedAt = timestamper.preciseNanoseconds() }
+            waiter.wasQueued = true
             waiters.append(waiter)
         }
         return .wait

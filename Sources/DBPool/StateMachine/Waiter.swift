@@ -31,14 +31,15 @@ final class Waiter<Record: AnyObject>: @unchecked Sendable {
     /// Where the waiting checkout was requested; noted on the record it is given.
     @usableFromInline
     let site: CheckoutSite?
-    // Intrusive doubly linked list: O(1) append, pop and removal from the middle (cancel and
-    // timeout), with no allocation beyond the waiter itself.
+    /// Its place in the pool's wait queue, and in its list of watched deadlines (async waiters
+    /// with a timeout only). See ``WaiterList``.
     @usableFromInline
-    var next: Waiter?
+    var queueLinks = WaiterLinks<Record>()
     @usableFromInline
-    unowned(unsafe) var previous: Waiter?
-    @usableFromInline
-    var isQueued = false
+    var deadlineLinks = WaiterLinks<Record>()
+    /// Whether it is in the wait queue now.
+    @inlinable
+    var isQueued: Bool { queueLinks.isLinked }
     /// Set once the waiter has entered the queue; with `isQueued` false it means it has left it.
     @usableFromInline
     var wasQueued = false
@@ -63,13 +64,6 @@ final class Waiter<Record: AnyObject>: @unchecked Sendable {
     /// make every field's offset a run-time lookup.)
     @usableFromInline
     var deadline: Int64?
-    // Links in the pool's ``DeadlineList``.
-    @usableFromInline
-    var timedNext: Waiter?
-    @usableFromInline
-    unowned(unsafe) var timedPrevious: Waiter?
-    @usableFromInline
-    var isTimed = false
 
     @inlinable
     var isBlocking: Bool {
@@ -100,65 +94,6 @@ final class Waiter<Record: AnyObject>: @unchecked Sendable {
     init(kind: Kind, site: CheckoutSite?) {
         self.kind = kind
         self.site = site
-    }
-}
-
-/// FIFO queue of waiters with O(1) removal of any member.
-@usableFromInline
-struct WaiterQueue<Record: AnyObject> {
-    @usableFromInline
-    var head: Waiter<Record>?
-    @usableFromInline
-    unowned(unsafe) var tail: Waiter<Record>?
-    @usableFromInline
-    var count = 0
-
-    @inlinable
-    var isEmpty: Bool { head == nil }
-
-    @inlinable
-    mutating func append(_ waiter: Waiter<Record>) {
-        waiter.isQueued = true
-        waiter.wasQueued = true
-        waiter.next = nil
-        waiter.previous = tail
-        if let tail {
-            tail.next = waiter
-        } else {
-            head = waiter
-        }
-        tail = waiter
-        count += 1
-    }
-
-    @inlinable
-    mutating func popFirst() -> Waiter<Record>? {
-        guard let first = head else { return nil }
-        remove(first)
-        return first
-    }
-
-    /// Removes `waiter` if it is queued; returns whether it was.
-    @discardableResult
-    @inlinable
-    mutating func remove(_ waiter: Waiter<Record>) -> Bool {
-        guard waiter.isQueued else { return false }
-        waiter.isQueued = false
-        let next = waiter.next
-        if let previous = waiter.previous {
-            previous.next = next
-        } else {
-            head = next
-        }
-        if let next {
-            next.previous = waiter.previous
-        } else {
-            tail = waiter.previous
-        }
-        waiter.next = nil
-        waiter.previous = nil
-        count -= 1
-        return true
     }
 }
 
