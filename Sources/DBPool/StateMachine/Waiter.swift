@@ -8,7 +8,8 @@ import Dispatch
 /// lock, so a spare signal only costs it one more look.
 @usableFromInline
 // Unchecked Sendable, safe because: every mutable field is written only while holding the owning pool's state
-// lock, except `continuation`, which is set under the lock before the waiter is queued and then
+// lock, except `deadline`, which is written once before the waiter is shared with any other
+// thread, and `continuation`, which is set under the lock before the waiter is queued and then
 // taken, outside the lock, only by the one party that dequeued the waiter (the waker). The
 // waiting thread or task reads `grant` and `failure` only after being signalled or resumed by
 // that party, or after re-taking the lock, so every read is ordered after the write.
