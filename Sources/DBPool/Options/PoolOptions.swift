@@ -60,7 +60,7 @@ public struct PoolOptions: Sendable {
     /// checkout wait for a sleeping thread to be scheduled (Go's `sync.Mutex` has the same
     /// starvation mode, with the same 1 ms). `.zero` is strict first-come, first-served always.
     /// An async caller at the head of the queue is always handed the connection directly.
-    /// The wait is measured on the pool's ``clock``, so with a ``ManualClock`` the window ends
+    /// The wait is measured on the pool's ``clock``, so with DBPoolTesting's `ManualClock` the window ends
     /// only when the test advances it. Default 1 ms; >= 0.
     public var overtakeWindow: Duration
 
