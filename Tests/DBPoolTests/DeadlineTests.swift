@@ -80,7 +80,7 @@ final class DeadlineTests: XCTestCase {
     /// Twenty tasks queue behind a held connection: all fail with the timeout error at their
     /// deadline, are counted, and leave the queue; a later waiter restarts the stopped timer.
     func testManyAsyncWaitersTimeOutTogetherAndTheTimerRestarts() async throws {
-        let pool = try makePool(timeout: .milliseconds(60))
+        let pool = try makePool(timeout: .milliseconds(40))
         let held = try await pool.connect()
         let tasks = (0..<20).map { _ in
             Task { () -> String in
@@ -101,7 +101,7 @@ final class DeadlineTests: XCTestCase {
             _ = try await pool.connect()
             XCTFail("expected a timeout")
         } catch PoolError.timeout {
-            XCTAssertGreaterThanOrEqual(ContinuousClock.now - start, .milliseconds(60), "not before its deadline")
+            XCTAssertGreaterThanOrEqual(ContinuousClock.now - start, .milliseconds(40), "not before its deadline")
         }
         XCTAssertEqual(pool.statistics.timeouts, 21)
         held.close()
@@ -109,7 +109,7 @@ final class DeadlineTests: XCTestCase {
 
     /// A waiter served before its deadline keeps its connection; the one behind it still times out.
     func testAWaiterServedInTimeIsNotFailedByTheTimer() async throws {
-        let pool = try makePool(timeout: .milliseconds(80))
+        let pool = try makePool(timeout: .milliseconds(50))
         let held = try await pool.connect()
         let first = Task { try await pool.connect() }
         while pool.waiting < 1 { await Task.yield() }
