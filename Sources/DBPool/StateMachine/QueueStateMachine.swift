@@ -300,6 +300,14 @@ struct QueueStateMachine<Record: PoolSlot> {
         return head
     }
 
+    /// Takes `waiter` out of the queue and grants it `record`, checked out in its name.
+    @inlinable
+    mutating func hand(_ record: Record, to waiter: Waiter<Record>) {
+        _ = dequeue(waiter)
+        waiter.grant = .record(record)
+        record.noteCheckout(site: waiter.site)
+    }
+
     /// Keeps idle records and queued callers from sitting side by side: while the head may be
     /// overtaken, makes sure a racer is awake; otherwise hands idle records to the queue in order.
     /// Returns the waiters to wake.
@@ -314,10 +322,7 @@ struct QueueStateMachine<Record: PoolSlot> {
                 }
                 break
             }
-            _ = dequeue(head)
-            let record = popIdle()!
-            head.grant = .record(record)
-            record.noteCheckout(site: head.site)
+            hand(popIdle()!, to: head)
             woken.append(head)
         }
         return woken
@@ -342,9 +347,7 @@ struct QueueStateMachine<Record: PoolSlot> {
         if waiter.grant != nil || waiter.failure != nil || !waiter.isQueued { return (.granted, []) }
         if racer === waiter { racer = nil }
         if let record = popIdle() {
-            _ = dequeue(waiter)
-            waiter.grant = .record(record)
-            record.noteCheckout(site: waiter.site)
+            hand(record, to: waiter)
             return (.granted, settle())
         }
         guard timedOut else { return (.keepWaiting, []) }
@@ -379,9 +382,7 @@ struct QueueStateMachine<Record: PoolSlot> {
                 racer = head
                 return .wakeRacer(head)
             }
-            _ = dequeue(head)
-            head.grant = .record(record)
-            record.noteCheckout(site: head.site)
+            hand(record, to: head)
             return .handOff(head)
         }
         if roomInIdle {
