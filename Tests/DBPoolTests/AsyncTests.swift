@@ -19,11 +19,11 @@ final class AsyncTests: XCTestCase {
             _ = try await pool.connect()
             XCTFail("expected a timeout")
         } catch let error as PoolError {
-            XCTAssertEqual(error.description, "QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 0.04")
+            XCTAssertEqual(error.description, "QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 0.04 (checked out 1, idle 0, waiting 0, connecting 0; every connection is in use)")
         }
         XCTAssertGreaterThanOrEqual(ContinuousClock.now - start, .milliseconds(35))
         XCTAssertEqual(pool.waiting, 0)
-        held.close()
+        await held.closeAndWait()
         XCTAssertEqual(pool.checkedIn, 1)
     }
 
@@ -36,12 +36,12 @@ final class AsyncTests: XCTestCase {
         waiter.cancel()
         do {
             let fairy = try await waiter.value
-            fairy.close()
+            await fairy.closeAndWait()
             XCTFail("a cancelled waiter must not receive a record")
         } catch is CancellationError {}
         XCTAssertLessThan(ContinuousClock.now - start, .seconds(2))
         XCTAssertEqual(pool.waiting, 0)
-        held.close()
+        await held.closeAndWait()
         XCTAssertEqual(pool.checkedIn, 1, "the record went back to the pool, not to the cancelled waiter")
     }
 
@@ -57,7 +57,7 @@ final class AsyncTests: XCTestCase {
             XCTFail("expected CancellationError")
         } catch is CancellationError {}
         XCTAssertEqual(pool.waiting, 0)
-        held.close()
+        await held.closeAndWait()
     }
 
     /// Far more waiting tasks than threads: if a waiter blocked its thread, the task that returns
@@ -74,7 +74,7 @@ final class AsyncTests: XCTestCase {
             }
             group.addTask {
                 while pool.waiting < 64 { await Task.yield() }
-                held.close()
+                await held.closeAndWait()
             }
             try await group.waitForAll()
         }
@@ -102,10 +102,12 @@ final class AsyncTests: XCTestCase {
             do {
                 let fairy = try await waiter.value
                 delivered += 1
-                fairy.close()
+                await fairy.closeAndWait()
             } catch is CancellationError {
                 cancelled += 1
             }
+            // The releaser's close() handed its return to the pool's driver threads.
+            _ = await Harness.waitUntil { pool.checkedIn == 1 }
             XCTAssertEqual(pool.waiting, 0)
             XCTAssertEqual(pool.checkedOut, 0, "iteration \(iteration): a record was lost")
             XCTAssertEqual(pool.checkedIn, 1)
@@ -202,7 +204,7 @@ final class AsyncTests: XCTestCase {
         for pool in pools {
             let fairy = try await pool.connect()
             XCTAssertTrue(fairy.isValid, pool.status())
-            fairy.close()
+            await fairy.closeAndWait()
             let value = try await pool.withConnection { fairy in fairy.dbapiConnection!.id }
             XCTAssertGreaterThan(value, 0)
         }

@@ -104,7 +104,7 @@ final class DeadlineTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(ContinuousClock.now - start, .milliseconds(40), "not before its deadline")
         }
         XCTAssertEqual(pool.statistics.timeouts, 21)
-        held.close()
+        await held.closeAndWait()
     }
 
     /// A waiter served before its deadline keeps its connection; the one behind it still times out.
@@ -115,14 +115,14 @@ final class DeadlineTests: XCTestCase {
         while pool.waiting < 1 { await Task.yield() }
         let second = Task { try await pool.connect() }
         while pool.waiting < 2 { await Task.yield() }
-        held.close()
+        await held.closeAndWait()
         let fairy = try await first.value
         do {
             _ = try await second.value
             XCTFail("the second waiter should time out while the first holds the connection")
         } catch PoolError.timeout {}
         XCTAssertTrue(fairy.isValid)
-        fairy.close()
+        await fairy.closeAndWait()
         XCTAssertEqual([pool.checkedIn, pool.waiting], [1, 0])
     }
 }

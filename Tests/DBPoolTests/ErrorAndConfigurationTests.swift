@@ -52,15 +52,16 @@ final class ErrorAndConfigurationTests: XCTestCase {
         let a = try pool.connect(), b = try pool.connect()
         defer { a.close(); b.close() }
         XCTAssertThrowsError(try pool.connect()) { error in
-            guard case let .timeout(size, overflow, timeout)? = error as? PoolError else {
+            guard case let .timeout(size, overflow, timeout, _)? = error as? PoolError else {
                 return XCTFail("expected PoolError.timeout, got \(error)")
             }
             XCTAssertEqual(size, 1)
             XCTAssertEqual(overflow, 1)
             XCTAssertEqual(timeout, .milliseconds(50))
+            // SQLAlchemy's sentence, then the state: both connections out, nobody else waiting.
             XCTAssertEqual(
                 (error as? PoolError)?.description,
-                "QueuePool limit of size 1 overflow 1 reached, connection timed out, timeout 0.05")
+                "QueuePool limit of size 1 overflow 1 reached, connection timed out, timeout 0.05 (checked out 2, idle 0, waiting 0, connecting 0; every connection is in use)")
         }
     }
 

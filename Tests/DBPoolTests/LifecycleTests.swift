@@ -289,7 +289,7 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual(leftover, 1)
         XCTAssertTrue(messages.value.contains { $0.contains("still checked out at DBPoolTests/LifecycleTests.swift:") }, "\(messages.value)")
         XCTAssertFalse(kept.dbapiConnection!.closed, "not closed under its holder's feet")
-        kept.close()
+        await kept.closeAndWait()
         XCTAssertTrue(dbapi.connections[0].closed, "closed when it came back")
         XCTAssertEqual(pool.checkedOut, 0)
     }

@@ -75,7 +75,7 @@ final class QueuePoolTests: XCTestCase {
         let start = ContinuousClock.now
         XCTAssertThrowsError(try pool.connect()) { error in
             XCTAssertEqual((error as? PoolError)?.description,
-                           "QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 0.05")
+                           "QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 0.05 (checked out 1, idle 0, waiting 0, connecting 0; every connection is in use)")
         }
         let elapsed = ContinuousClock.now - start
         XCTAssertGreaterThanOrEqual(elapsed, .milliseconds(45))
@@ -88,7 +88,7 @@ final class QueuePoolTests: XCTestCase {
     func testZeroTimeoutFailsAtOnceWhenFull() throws {
         let pool = try makePool(1, 0, timeout: .zero)
         let held = try pool.connect()
-        XCTAssertThrowsError(try pool.connect()) { XCTAssertEqual(($0 as? PoolError)?.description, "QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 0.00") }
+        XCTAssertThrowsError(try pool.connect()) { XCTAssertEqual(($0 as? PoolError)?.description, "QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 0.00 (checked out 1, idle 0, waiting 0, connecting 0; every connection is in use)") }
         held.close()
         try pool.connect().close()
     }
@@ -259,7 +259,7 @@ final class QueuePoolTests: XCTestCase {
             let f = try? pool.connect(); order.update { $0.append("blocking-3") }; f?.close()
         }
         XCTAssertTrue(Harness.eventually { pool.waiting == 3 })
-        held.close()
+        await held.closeAndWait()
         XCTAssertTrue(w1.finished())
         try await w2.value
         XCTAssertTrue(w3.finished())

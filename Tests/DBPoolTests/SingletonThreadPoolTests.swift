@@ -278,7 +278,7 @@ final class SingletonThreadPoolTests: XCTestCase {
         let pool = try SingletonThreadPool(dialect: MockDialect(), creator: dbapi.creator())
         do {
             let fairy = try await pool.connect()
-            fairy.close()
+            await fairy.closeAndWait()
             XCTFail("the async connect() must throw")
         } catch let error as PoolError {
             guard case .unsupported = error else { return XCTFail("expected .unsupported, got \(error)") }

@@ -44,6 +44,17 @@ enum Harness {
         return condition()
     }
 
+    /// The async form of ``eventually(_:_:)``: polls without blocking a cooperative thread, for
+    /// state that the pool's driver threads finish after an async caller's `close()` returned.
+    static func waitUntil(_ limit: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .microseconds(200))
+        }
+        return condition()
+    }
+
     /// Starts `body` on a new thread; the returned group is left when it finishes.
     static func spawn(_ body: @escaping @Sendable () -> Void) -> DispatchGroup {
         let group = DispatchGroup()

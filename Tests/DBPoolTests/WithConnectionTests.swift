@@ -184,7 +184,7 @@ final class WithConnectionTests: XCTestCase {
         let next = try await f.pool.connect()
         XCTAssertEqual(f.log.entries, ["close", "T", "connect", "checkout"])
         XCTAssertTrue(b.closed)
-        next.close()
+        await next.closeAndWait()
     }
 
     /// Async: a task cancelled while the body runs still returns the connection; the

@@ -1,7 +1,11 @@
 /// Errors the pool itself raises. Driver and creator errors are passed through unwrapped.
 public enum PoolError: Error, CustomStringConvertible, Sendable {
     /// A `connect()` waited `timeout` for a QueuePool at its limit. SQLAlchemy's `TimeoutError`.
-    case timeout(size: Int, overflow: Int, timeout: Duration)
+    /// `detail` is the pool's state at that moment and, while connects are failing, their last
+    /// error: it tells "every connection is busy" from "the database is down". Every timeout the
+    /// pool throws sets it. Match the case as `case .timeout` or
+    /// `case let .timeout(size, overflow, timeout, _)`.
+    case timeout(size: Int, overflow: Int, timeout: Duration, detail: PoolTimeoutDetail? = nil)
     /// A checkout could not produce a live connection (checkout listeners kept reporting a
     /// disconnect). SQLAlchemy's `InvalidRequestError("This connection is closed")`.
     case connectionClosed
@@ -24,8 +28,10 @@ public enum PoolError: Error, CustomStringConvertible, Sendable {
     /// The message, matching SQLAlchemy's text where SQLAlchemy has one.
     public var description: String {
         switch self {
-        case let .timeout(size, overflow, timeout):
-            return "QueuePool limit of size \(size) overflow \(overflow) reached, connection timed out, timeout \(formatSeconds(timeout))"
+        case let .timeout(size, overflow, timeout, detail):
+            let sentence = "QueuePool limit of size \(size) overflow \(overflow) reached, connection timed out, timeout \(formatSeconds(timeout))"
+            guard let detail else { return sentence }
+            return sentence + " (\(detail))"
         case .connectionClosed:
             return "This connection is closed"
         case let .alreadyCheckedOut(location):
@@ -43,6 +49,40 @@ public enum PoolError: Error, CustomStringConvertible, Sendable {
             return "The pool has been shut down and hands out no more connections"
 
         }
+    }
+}
+
+/// The state of a QueuePool when a checkout timed out, carried by ``PoolError/timeout(size:overflow:timeout:detail:)``.
+/// The shape follows HikariCP's "total=, active=, idle=, waiting=" report.
+public struct PoolTimeoutDetail: Sendable, CustomStringConvertible {
+    /// Connections checked out (including ones being opened or closed).
+    public var checkedOut: Int
+    /// Idle connections in the pool.
+    public var idle: Int
+    /// Other checkouts still waiting.
+    public var waiting: Int
+    /// Connections being opened.
+    public var connecting: Int
+    /// The error of the last failed connect, while connects keep failing; `nil` once one succeeds.
+    public var lastConnectError: (any Error)?
+
+    /// Creates a detail value.
+    public init(checkedOut: Int, idle: Int, waiting: Int, connecting: Int, lastConnectError: (any Error)? = nil) {
+        self.checkedOut = checkedOut
+        self.idle = idle
+        self.waiting = waiting
+        self.connecting = connecting
+        self.lastConnectError = lastConnectError
+    }
+
+    /// `checked out 3, idle 0, waiting 2, connecting 0; ` and the cause: `the database is refusing
+    /// connections: <error>` or `every connection is in use`.
+    public var description: String {
+        let state = "checked out \(checkedOut), idle \(idle), waiting \(waiting), connecting \(connecting)"
+        if let lastConnectError {
+            return state + "; the database is refusing connections: \(lastConnectError)"
+        }
+        return state + "; every connection is in use"
     }
 }
 

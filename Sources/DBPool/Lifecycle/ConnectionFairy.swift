@@ -51,6 +51,9 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// SQLAlchemy's re-entrancy counter: nested checkouts of the same fairy (SingletonThreadPool)
     /// increment it, and only the close that brings it back to zero returns the connection.
     @usableFromInline @exclusivity(unchecked) var counter = 0
+    /// Whether an async caller checked the fairy out, so that its return runs on the pool's driver
+    /// threads (see ``close()``).
+    @usableFromInline @exclusivity(unchecked) var returnsOnDriverThreads = false
     /// The thread that checked the fairy out (SingletonThreadPool's per-thread bookkeeping).
     var ownerThread: UInt = 0
     @usableFromInline var detachedInfo: [String: any Sendable]?
@@ -68,7 +71,7 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
 
     /// Whether the checkout must pre-ping or run `checkout` listeners.
     @inlinable
-    var needsCheckoutLogic: Bool { context.prePing || context.events.has(.checkout) }
+    var needsCheckoutLogic: Bool { context.needsCheckoutLogic }
 
     /// Makes a fairy that a QueuePool kept for reuse hold a new checkout. The caller has checked
     /// that nobody else references it, so no old holder can see the change.
@@ -78,17 +81,35 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
         self.recordStorage = record
         self.box = box
         self.site = site
+        self.returnsOnDriverThreads = false
     }
 
     /// The driver connection; `nil` once the fairy is closed or hard-invalidated, or after a
-    /// detached fairy has been closed.
+    /// detached fairy has been closed. SQLAlchemy's `dbapi_connection`.
     public var dbapiConnection: Connection? { box?.value }
+
+    /// The driver connection, for code that holds a live checkout (inside `withConnection`, or
+    /// before `close()`), so that it needs no `!`. SQLAlchemy 2's `driver_connection`.
+    ///
+    /// Reading it from a fairy that has no connection (closed, hard-invalidated, or a detached
+    /// fairy that was closed) is a programming error and stops the program with a message naming
+    /// the checkout site; use ``dbapiConnection`` where the fairy may have none.
+    @inlinable
+    public var connection: Connection {
+        guard let box else { noConnection() }
+        return box.value
+    }
+
+    @usableFromInline
+    func noConnection() -> Never {
+        preconditionFailure("ConnectionFairy.connection read with no connection: the fairy checked out at \(checkoutSite?.description ?? "an unknown site") was closed, invalidated or detached and closed")
+    }
 
     deinit {
         guard counter > 0, box != nil || record != nil else { return }
         context.log(.warning, "A ConnectionFairy checked out at \(checkoutSite?.description ?? "an unknown site") was dropped without close(); returning its connection to the pool")
         counter = 0
-        finishReturn(transactionWasReset: false, reusable: false)
+        returnDropped()
     }
 
     /// Whether the fairy still has a live driver connection.
@@ -133,6 +154,12 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// For a detached fairy: `reset` (terminateOnly), the reset action, `closeDetached`, and the
     /// connection is closed. A second `close()` does nothing. Errors during the reset are logged
     /// and invalidate the record; they never escape `close()`.
+    ///
+    /// Synchronous, and callable from async code: for a fairy that an async caller checked out,
+    /// a `close()` made off the pool's driver threads hands the reset and the return to those
+    /// threads and returns at once, so no driver call runs on the calling (cooperative) thread.
+    /// The fairy is closed when `close()` returns (``dbapiConnection`` and ``record`` are `nil`);
+    /// the connection is back in the pool a moment later. Use ``closeAndWait()`` to wait for that.
     @inlinable
     public func close() {
         close(transactionWasReset: false)
@@ -145,31 +172,55 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
         guard counter > 0 else { return }
         counter -= 1
         guard counter == 0 else { return }
+        if returnsOnDriverThreads, let executor = context.driverExecutor, !executor.isCurrent {
+            returnOnDriverThreads(executor, transactionWasReset: transactionWasReset)
+            return
+        }
         finishReturn(transactionWasReset: transactionWasReset)
+    }
+
+    /// Returns the connection and waits until it is back in the pool (or, for a detached fairy,
+    /// closed), with the reset run on the pool's driver threads. Does nothing if the fairy is
+    /// already closed.
+    public func closeAndWait() async {
+        guard counter > 0 else { return }
+        guard let executor = context.driverExecutor, !executor.isCurrent else {
+            close()
+            return
+        }
+        returnsOnDriverThreads = false
+        // `run` rethrows only what its body throws, and `close()` cannot throw.
+        try? await executor.run { close() }
+    }
+
+    /// The return of an async caller's fairy, moved to the driver threads. The fairy lets go of
+    /// its record and connection now, so that it reads as closed at once.
+    @usableFromInline
+    func returnOnDriverThreads(_ executor: DriverExecutor, transactionWasReset: Bool) {
+        let record = recordStorage.take()
+        let box = self.box.take()
+        executor.submit { [self] in
+            self.finishReturn(record: record, box: box, transactionWasReset: transactionWasReset, reusable: true)
+        }
     }
 
     /// `reusable` is false when called from `deinit`: a fairy being freed cannot be kept.
     @inlinable
     func finishReturn(transactionWasReset: Bool, reusable: Bool = true) {
         // Moved out rather than copied: the fairy lets go of both here anyway.
-        guard let record = recordStorage.take() else {
-            finishWithoutRecord(transactionWasReset: transactionWasReset)
+        finishReturn(record: recordStorage.take(), box: box.take(), transactionWasReset: transactionWasReset, reusable: reusable)
+    }
+
+    @inlinable
+    func finishReturn(record: consuming ConnectionRecord<Connection>?, box: consuming ConnectionBox<Connection>?, transactionWasReset: Bool, reusable: Bool) {
+        guard let record = record.take() else {
+            if let box = box.take() {
+                Self.reset(box.value, record: nil, transactionWasReset: transactionWasReset, context: context)
+            }
+            pool.fairyFinished(self)
             return
         }
-        // SQLAlchemy logs the return before the reset it performs.
-        context.log(.debug, "Connection being returned to pool")
-        if let box = box.take() {
-            if !transactionWasReset && context.rollsBackQuietly {
-                do {
-                    try context.dialect.doRollback(box.value)
-                } catch {
-                    resetFailed(error, record: record)
-                }
-            } else {
-                reset(box.value, record: record, transactionWasReset: transactionWasReset)
-            }
-        }
-        record.removeHolder()
+        Self.resetForReturn(record: record, box: box, transactionWasReset: transactionWasReset, context: context)
         guard let queuePool else {
             record.checkin(to: pool)
             pool.fairyFinished(self)
@@ -185,27 +236,67 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
         withExtendedLifetime(pool) {}
     }
 
-    /// The return of a detached fairy (its connection is reset and closed) or of one whose
-    /// record is already gone.
-    @usableFromInline
-    func finishWithoutRecord(transactionWasReset: Bool) {
-        if let box = box.take() {
-            reset(box.value, record: nil, transactionWasReset: transactionWasReset)
+    /// The return of a fairy dropped without `close()`, after its `deinit` has started: nothing
+    /// may refer to the fairy any more, so the return runs on what it held. On the driver threads
+    /// for an async caller's fairy, so that the `deinit` never blocks the thread it runs on.
+    func returnDropped() {
+        let record = recordStorage.take(), box = self.box.take()
+        let context = self.context, pool = self.pool
+        let queuePool = self.queuePool.map { $0.takeUnretainedValue() }
+        let finish: @Sendable () -> Void = {
+            guard let record else {
+                if let box { Self.reset(box.value, record: nil, transactionWasReset: false, context: context) }
+                return
+            }
+            Self.resetForReturn(record: record, box: box, transactionWasReset: false, context: context)
+            if let queuePool {
+                record.fireCheckin()
+                queuePool.returnRecord(record)
+            } else {
+                record.checkin(to: pool)
+            }
+            withExtendedLifetime(pool) {}
         }
-        pool.fairyFinished(self)
+        if returnsOnDriverThreads, let executor = context.driverExecutor, !executor.isCurrent {
+            executor.submit(finish)
+        } else {
+            finish()
+            pool.fairyFinished(self)
+        }
+    }
+
+    /// The reset half of a return with a record: the quiet rollback inline (the common return),
+    /// anything else through ``reset(_:record:transactionWasReset:context:)``; then the record
+    /// has no holder.
+    @inlinable
+    static func resetForReturn(record: ConnectionRecord<Connection>, box: consuming ConnectionBox<Connection>?, transactionWasReset: Bool, context: PoolContext<Connection>) {
+        // SQLAlchemy logs the return before the reset it performs.
+        context.log(.debug, "Connection being returned to pool")
+        if let box = box.take() {
+            if !transactionWasReset && context.rollsBackQuietly {
+                do {
+                    try context.dialect.doRollback(box.value)
+                } catch {
+                    resetFailed(error, record: record, context: context)
+                }
+            } else {
+                reset(box.value, record: record, transactionWasReset: transactionWasReset, context: context)
+            }
+        }
+        record.removeHolder()
     }
 
     @usableFromInline
-    func resetFailed(_ error: any Error, record: ConnectionRecord<Connection>?) {
+    static func resetFailed(_ error: any Error, record: ConnectionRecord<Connection>?, context: PoolContext<Connection>) {
         context.log(.error, "Exception during reset or similar", error: error)
         record?.invalidate(error)
     }
 
     /// The whole reset: the `reset` event, the action `resetOnReturn` asks for, its log lines, and
     /// the close of a detached connection. The common return (a rollback with no listener and no
-    /// debug logging) takes a shorter inlined path in ``finishReturn(transactionWasReset:reusable:)``.
+    /// debug logging) takes a shorter inlined path in ``resetForReturn(record:box:transactionWasReset:context:)``.
     @usableFromInline
-    func reset(_ connection: Connection, record: ConnectionRecord<Connection>?, transactionWasReset: Bool) {
+    static func reset(_ connection: Connection, record: ConnectionRecord<Connection>?, transactionWasReset: Bool, context: PoolContext<Connection>) {
         var resetFailed = false
         do {
             context.events.fireReset(
@@ -226,18 +317,18 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
                 break
             }
         } catch {
-            self.resetFailed(error, record: record)
+            Self.resetFailed(error, record: record, context: context)
             resetFailed = true
         }
         if record == nil {
-            closeDetached(connection, afterFailedReset: resetFailed)
+            closeDetached(connection, afterFailedReset: resetFailed, context: context)
         }
     }
 
     /// A detached connection is closed whatever happened to its reset, or it would leak: the
     /// pool no longer knows it. After a failed reset it is terminated, as an invalidated one is.
     @usableFromInline
-    func closeDetached(_ connection: Connection, afterFailedReset: Bool) {
+    static func closeDetached(_ connection: Connection, afterFailedReset: Bool, context: PoolContext<Connection>) {
         context.events.fireCloseDetached(connection)
         context.log(.debug, "Closing detached connection")
         context.closeQuietly(connection, terminate: afterFailedReset)

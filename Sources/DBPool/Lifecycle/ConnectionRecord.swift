@@ -155,11 +155,16 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     /// ``getConnectionBox()``'s slow path. Counts the use.
     @inlinable
     func readyBox() -> ConnectionBox<Connection>? {
-        guard guardLock == nil, effectiveRecycle == nil, context.maxUsage == nil, !softInvalidated,
-              !context.isStale(self) else { return nil }
-        guard let box else { return nil }
+        guard isReady, let box else { return nil }
         usageCount &+= 1
         return box
+    }
+
+    /// Whether the connection may be used as it is, with no driver call first (see
+    /// ``readyBox()``).
+    @inlinable
+    var isReady: Bool {
+        guardLock == nil && box != nil && effectiveRecycle == nil && context.maxUsage == nil && !softInvalidated && !context.isStale(self)
     }
 
     @usableFromInline

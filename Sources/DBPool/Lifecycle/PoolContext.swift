@@ -17,6 +17,15 @@ final class PoolContext<Connection>: Sendable {
     @usableFromInline let prePing: Bool
     @usableFromInline let maxUsage: Int?
     let counters = StatisticsCounters()
+    /// Whether the pool is shut down (the kinds without a state machine; QueuePool's machine
+    /// keeps its own phase).
+    let shutdownGate = ShutdownGate()
+    /// How many connections the pool may have open at once (`nil`: no limit); sizes the
+    /// default ``driverExecutor``.
+    let connectionLimit: Int?
+    /// Where async callers' driver work runs (see ``PoolOptions/driverThreads``); `nil` runs it
+    /// inline.
+    @usableFromInline let driverExecutor: DriverExecutor?
     /// Told the outcome of every connect attempt (QueuePool's backoff and statistics). Set once,
     /// right after the pool is built and before any record exists.
     ///
@@ -46,9 +55,13 @@ final class PoolContext<Connection>: Sendable {
         dialect: any Dialect<Connection>,
         events: PoolEvents<Connection>,
         options: PoolOptions,
-        kind: String
+        kind: String,
+        connectionLimit: Int? = nil,
+        driverExecutor: DriverExecutor?? = nil
     ) {
         self.creator = creator
+        self.connectionLimit = connectionLimit
+        self.driverExecutor = driverExecutor ?? options.driverThreads.makeExecutor(connectionLimit: connectionLimit)
         self.dialect = dialect
         self.events = events
         self.options = options
@@ -91,9 +104,14 @@ final class PoolContext<Connection>: Sendable {
         resetOnReturn == .rollback && !events.has(.reset) && !logHandler.isEnabled(.debug)
     }
 
+    /// Whether a checkout must pre-ping or run `checkout` listeners.
+    @inlinable
+    var needsCheckoutLogic: Bool { prePing || events.has(.checkout) }
+
     /// A context for a recreated pool: same creator, dialect and options; copied listeners.
     func recreated(kind: String) -> PoolContext<Connection> {
-        PoolContext(creator: creator, dialect: dialect, events: PoolEvents(copying: events), options: options, kind: kind)
+        PoolContext(creator: creator, dialect: dialect, events: PoolEvents(copying: events), options: options, kind: kind,
+                    connectionLimit: connectionLimit, driverExecutor: .some(driverExecutor))
     }
 
     // MARK: Logging

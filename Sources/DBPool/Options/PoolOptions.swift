@@ -63,6 +63,13 @@ public struct PoolOptions: Sendable {
     /// The wait is measured on the pool's ``clock``, so with DBPoolTesting's `ManualClock` the window ends
     /// only when the test advances it. Default 1 ms; >= 0.
     public var overtakeWindow: Duration
+    /// Where the blocking driver work of async callers runs: the creator, pre-ping, the reset on
+    /// return, close, keep-alive, and the body of an async `withConnection`. Default
+    /// ``DriverThreads/automatic``: threads the pool owns, as many as its connections, so that no
+    /// driver call of an async caller holds one of Swift's cooperative threads.
+    /// ``DriverThreads/inline`` runs them on the caller's thread, for drivers that never block.
+    /// Blocking callers' driver calls always run on their own thread. All pool kinds.
+    public var driverThreads: DriverThreads
 
     /// Creates options; every argument has its default.
     public init(
@@ -81,7 +88,8 @@ public struct PoolOptions: Sendable {
         maxConnecting: Int = 2,
         connectBackoff: ConnectBackoff? = nil,
         leakDetectionThreshold: Duration? = nil,
-        overtakeWindow: Duration = .milliseconds(1)
+        overtakeWindow: Duration = .milliseconds(1),
+        driverThreads: DriverThreads = .automatic
     ) {
         self.recycle = recycle
         self.resetOnReturn = resetOnReturn
@@ -99,6 +107,7 @@ public struct PoolOptions: Sendable {
         self.connectBackoff = connectBackoff
         self.leakDetectionThreshold = leakDetectionThreshold
         self.overtakeWindow = overtakeWindow
+        self.driverThreads = driverThreads
     }
 
     /// Whether any setting needs the background maintenance thread.
@@ -133,6 +142,7 @@ public struct PoolOptions: Sendable {
             throw PoolError.invalidArgument("overtakeWindow must be a duration >= 0 seconds (0 is strict first-come, first-served); got \(overtakeWindow)")
         }
         try connectBackoff?.validate()
+        try driverThreads.validate()
         if !queuePool {
             let queueOnly: [(String, Bool)] = [
                 ("minIdle", minIdle != 0), ("failFast", failFast), ("idleTimeout", idleTimeout != nil),

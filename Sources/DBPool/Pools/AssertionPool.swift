@@ -9,7 +9,7 @@
 /// `close()` cannot throw.
 // @unchecked Sendable: every mutable stored property is read and written only while holding
 // `lock` (a recursive mutex); the rest is immutable.
-public final class AssertionPool<Connection>: Pool, RecordPool, @unchecked Sendable {
+public final class AssertionPool<Connection>: Pool, SimplePoolKind, @unchecked Sendable {
     @usableFromInline let context: PoolContext<Connection>
     /// Whether ``PoolError/alreadyCheckedOut(location:)`` names the first checkout's call site.
     public let storeCheckoutLocation: Bool
@@ -46,7 +46,7 @@ public final class AssertionPool<Connection>: Pool, RecordPool, @unchecked Senda
         storeCheckoutLocation: Bool = true, options: PoolOptions = PoolOptions(), dialect: some Dialect<Connection>,
         creator: @escaping @Sendable () throws -> Connection
     ) throws {
-        try self.init(storeCheckoutLocation: storeCheckoutLocation, context: PoolContext(creator: .plain(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "AssertionPool"))
+        try self.init(storeCheckoutLocation: storeCheckoutLocation, context: PoolContext(creator: .plain(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "AssertionPool", connectionLimit: 1))
     }
 
     /// Creates an AssertionPool over `dialect`, with a creator that receives the record.
@@ -54,7 +54,7 @@ public final class AssertionPool<Connection>: Pool, RecordPool, @unchecked Senda
         storeCheckoutLocation: Bool = true, options: PoolOptions = PoolOptions(), dialect: some Dialect<Connection>,
         creator: @escaping @Sendable (ConnectionRecord<Connection>) throws -> Connection
     ) throws {
-        try self.init(storeCheckoutLocation: storeCheckoutLocation, context: PoolContext(creator: .withRecord(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "AssertionPool"))
+        try self.init(storeCheckoutLocation: storeCheckoutLocation, context: PoolContext(creator: .withRecord(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "AssertionPool", connectionLimit: 1))
     }
 
     /// Checks out the one connection, or throws ``PoolError/alreadyCheckedOut(location:)``.
@@ -62,8 +62,9 @@ public final class AssertionPool<Connection>: Pool, RecordPool, @unchecked Senda
         try checkoutBlocking(at: site)
     }
 
-    private func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
-        try lock.withLock {
+    func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
+        try context.shutdownGate.checkRunning()
+        return try lock.withLock {
             if isCheckedOut {
                 throw PoolError.alreadyCheckedOut(location: storeCheckoutLocation ? checkoutLocation : nil)
             }
@@ -85,9 +86,18 @@ public final class AssertionPool<Connection>: Pool, RecordPool, @unchecked Senda
         }
     }
 
-    /// Same as the blocking form: an AssertionPool never waits.
+    /// The blocking form run on the pool's driver threads: an AssertionPool never waits.
     public func checkout(at site: CheckoutSite) async throws -> ConnectionFairy<Connection> {
-        try checkoutBlocking(at: site)
+        try await checkoutOnDriverThreads(at: site)
+    }
+
+    var outstandingCheckouts: Int { lock.withLock { isCheckedOut ? 1 : 0 } }
+
+    func closeIdleForShutdown() {
+        lock.withLock {
+            guard !isCheckedOut else { return }
+            record?.close(reason: .shutdown)
+        }
     }
 
     @usableFromInline
@@ -99,7 +109,23 @@ public final class AssertionPool<Connection>: Pool, RecordPool, @unchecked Senda
             }
             isCheckedOut = false
             checkoutLocation = nil
+            if context.shutdownGate.isShutDown { returned.close(reason: .shutdown) }
         }
+    }
+
+    /// The threads on which async callers' driver work runs; see ``PoolOptions/driverThreads``.
+    public var driverExecutor: DriverExecutor? { context.driverExecutor }
+
+    /// Shuts the pool down; see ``Pool/shutdown(gracePeriod:)-(Duration)->Int``.
+    @discardableResult
+    public func shutdown(gracePeriod: Duration = .seconds(30)) -> Int {
+        shutdownBlocking(gracePeriod: gracePeriod)
+    }
+
+    /// Shuts the pool down without blocking; see ``Pool/shutdown(gracePeriod:)-(Duration)->Int``.
+    @discardableResult
+    public func shutdown(gracePeriod: Duration = .seconds(30)) async -> Int {
+        await shutdownAsync(gracePeriod: gracePeriod)
     }
 
     /// Clears the checked-out flag and closes the connection; the record reconnects on its next

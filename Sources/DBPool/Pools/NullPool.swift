@@ -1,8 +1,12 @@
+import Synchronization
+
 /// A pool that pools nothing: every checkout opens a new connection and every return closes it
 /// (`reset`, rollback, `checkin`, `close`). Useful when something else pools, or for
 /// short-lived programs. SQLAlchemy's `NullPool`.
-public final class NullPool<Connection>: Pool, RecordPool {
+public final class NullPool<Connection>: Pool, SimplePoolKind {
     @usableFromInline let context: PoolContext<Connection>
+    /// Connections checked out and not yet returned (for shutdown's grace period).
+    private let lent = Atomic<Int>(0)
 
     /// Counters only (a NullPool holds nothing idle); see ``PoolStatistics``.
     public var statistics: PoolStatistics { PoolStatistics.fromCounters(context.counters) }
@@ -38,18 +42,42 @@ public final class NullPool<Connection>: Pool, RecordPool {
         try checkoutBlocking(at: site)
     }
 
-    private func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
-        try Checkout.run(pool: self, record: ConnectionRecord.connected(context: context), site: site)
+    func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
+        try context.shutdownGate.checkRunning()
+        let record = try ConnectionRecord.connected(context: context)
+        // Every record handed to Checkout.run comes back through returnRecord exactly once.
+        lent.add(1, ordering: .relaxed)
+        return try Checkout.run(pool: self, record: record, site: site)
     }
 
-    /// Opens a new connection; nothing to wait for, so this never suspends except to connect.
+    /// Opens a new connection on the pool's driver threads; nothing to wait for.
     public func checkout(at site: CheckoutSite) async throws -> ConnectionFairy<Connection> {
-        try checkoutBlocking(at: site)
+        try await checkoutOnDriverThreads(at: site)
     }
 
     @usableFromInline
     func returnRecord(_ record: ConnectionRecord<Connection>) {
-        record.close()
+        record.close(reason: context.shutdownGate.isShutDown ? .shutdown : .disposed)
+        lent.subtract(1, ordering: .relaxed)
+    }
+
+    var outstandingCheckouts: Int { lent.load(ordering: .relaxed) }
+
+    func closeIdleForShutdown() {}
+
+    /// The threads on which async callers' driver work runs; see ``PoolOptions/driverThreads``.
+    public var driverExecutor: DriverExecutor? { context.driverExecutor }
+
+    /// Shuts the pool down; see ``Pool/shutdown(gracePeriod:)-(Duration)->Int``.
+    @discardableResult
+    public func shutdown(gracePeriod: Duration = .seconds(30)) -> Int {
+        shutdownBlocking(gracePeriod: gracePeriod)
+    }
+
+    /// Shuts the pool down without blocking; see ``Pool/shutdown(gracePeriod:)-(Duration)->Int``.
+    @discardableResult
+    public func shutdown(gracePeriod: Duration = .seconds(30)) async -> Int {
+        await shutdownAsync(gracePeriod: gracePeriod)
     }
 
     /// Does nothing: a NullPool holds no idle connections.

@@ -50,6 +50,8 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     public var events: PoolEvents<Connection> { context.events }
     /// The options the pool was created with.
     public var options: PoolOptions { context.options }
+    /// The threads on which async callers' driver work runs; see ``PoolOptions/driverThreads``.
+    public var driverExecutor: DriverExecutor? { context.driverExecutor }
 
     init(
         poolSize: Int, maxOverflow: Int, timeout: Duration?, useLIFO: Bool,
@@ -93,7 +95,8 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     ) throws {
         try self.init(
             poolSize: poolSize, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO,
-            context: PoolContext(creator: .plain(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "QueuePool"))
+            context: PoolContext(creator: .plain(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "QueuePool",
+                                 connectionLimit: Self.connectionLimit(poolSize: poolSize, maxOverflow: maxOverflow)))
     }
 
     /// Creates a QueuePool over `dialect`, with a creator that receives the record it connects.
@@ -104,7 +107,15 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     ) throws {
         try self.init(
             poolSize: poolSize, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO,
-            context: PoolContext(creator: .withRecord(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "QueuePool"))
+            context: PoolContext(creator: .withRecord(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "QueuePool",
+                                 connectionLimit: Self.connectionLimit(poolSize: poolSize, maxOverflow: maxOverflow)))
+    }
+
+    /// How many connections a QueuePool of this size may have open at once; `nil` is no limit.
+    static func connectionLimit(poolSize: Int, maxOverflow: Int) -> Int? {
+        guard poolSize > 0, maxOverflow >= 0 else { return nil }
+        let (sum, overflowed) = poolSize.addingReportingOverflow(maxOverflow)
+        return overflowed ? nil : sum
     }
 
     /// A pool that goes away closes its idle connections (checked-out ones keep the pool alive,
@@ -113,6 +124,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     /// so without this the records, and their driver connections, would never be freed.
     deinit {
         maintenance?.stop()
+        if case .shared = context.options.driverThreads {} else { context.driverExecutor?.retireIdleThreads() }
         context.connectObserver = nil
         for record in state.withLock({ $0.drainIdle() }) {
             record.close(reason: .disposed)
@@ -203,9 +215,32 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         state.withLock { $0.acquire(enqueueing: nil, site: site) }
     }
 
-    /// Checks a connection out, suspending while the pool is at its limit.
+    /// Checks a connection out, suspending while the pool is at its limit. Driver work (connect,
+    /// pre-ping, checkout listeners) runs on the pool's driver threads; an idle connection with
+    /// nothing due is handed over where the caller runs, with no thread hop.
     @inlinable
     public func checkout(at site: CheckoutSite) async throws -> ConnectionFairy<Connection> {
+        guard let executor = context.driverExecutor else { return try await checkoutInline(at: site) }
+        let fairy: ConnectionFairy<Connection>
+        switch firstLook(site: site) {
+        case let .record(idle):
+            if executor.isCurrent || (idle.isReady && !context.needsCheckoutLogic) {
+                fairy = try Checkout.run(pool: self, queuePool: self, record: idle, site: site)
+            } else {
+                fairy = try await executor.run { try Checkout.run(pool: self, queuePool: self, record: idle, site: site) }
+            }
+        case let other:
+            fairy = try await withTaskExecutorPreference(executor) {
+                try Checkout.run(pool: self, queuePool: self, record: await acquireRecordAsync(site: site, after: other), site: site)
+            }
+        }
+        fairy.returnsOnDriverThreads = true
+        return fairy
+    }
+
+    /// The async checkout with ``DriverThreads/inline``: everything where the caller runs.
+    @inlinable
+    func checkoutInline(at site: CheckoutSite) async throws -> ConnectionFairy<Connection> {
         switch firstLook(site: site) {
         case let .record(idle):
             return try Checkout.run(pool: self, queuePool: self, record: idle, site: site)
@@ -322,7 +357,11 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         Task {
             var deadline = firstDeadline
             while true {
-                try? await Task.sleep(until: deadlineOrigin + .nanoseconds(deadline), clock: .continuous)
+                do {
+                    try await Task.sleep(until: deadlineOrigin + .nanoseconds(deadline), clock: .continuous)
+                } catch {
+                    // Nobody cancels this task; if something did, looking now is still correct.
+                }
                 let now = deadlineStamp(.now)
                 let (failed, woken, next, error) = state.withLock { machine in
                     let (expired, woken, next) = machine.expireDeadlines(now: now)
@@ -369,7 +408,10 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     }
 
     private static func timeoutError(_ machine: Machine, size: Int, timeout: Duration) -> PoolError {
-        PoolError.timeout(size: size, overflow: machine.overflow, timeout: timeout)
+        let detail = PoolTimeoutDetail(
+            checkedOut: machine.checkedOut, idle: machine.checkedIn, waiting: machine.waiting, connecting: machine.connecting,
+            lastConnectError: machine.consecutiveFailures > 0 ? machine.lastConnectError : nil)
+        return PoolError.timeout(size: size, overflow: machine.overflow, timeout: timeout, detail: detail)
     }
 
     private func logTimeout() {
@@ -500,7 +542,8 @@ public final class QueuePool<Connection>: Pool, RecordPool {
             options.failFast = false
             return try! QueuePool(poolSize: size, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO,
                                   context: PoolContext(creator: recreated.creator, dialect: recreated.dialect,
-                                                       events: recreated.events, options: options, kind: "QueuePool"))
+                                                       events: recreated.events, options: options, kind: "QueuePool",
+                                                       connectionLimit: recreated.connectionLimit, driverExecutor: .some(recreated.driverExecutor)))
         }
     }
 
@@ -523,22 +566,26 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     @discardableResult
     public func shutdown(gracePeriod: Duration = .seconds(30)) -> Int {
         beginShutdown()
-        let deadline = ContinuousClock.now + gracePeriod
-        while outstanding > 0 && ContinuousClock.now < deadline {
-            usleep(1_000)
-        }
+        _ = ShutdownGate.waitBlocking(gracePeriod: gracePeriod) { outstanding }
         return finishShutdown()
     }
 
-    /// The async form of ``shutdown(gracePeriod:)``: suspends instead of blocking while it waits.
+    /// The async form of ``shutdown(gracePeriod:)-(Duration)->Int``: suspends instead of blocking
+    /// while it waits, closes the idle connections on the pool's driver threads, and stops waiting
+    /// as soon as the task is cancelled (the pool is shut down all the same, and the connections
+    /// still out are counted and logged as after a grace period).
     @discardableResult
     public func shutdown(gracePeriod: Duration = .seconds(30)) async -> Int {
-        beginShutdown()
-        let deadline = ContinuousClock.now + gracePeriod
-        while outstanding > 0 && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(1))
-        }
+        await runOnDriverThreads { beginShutdown() }
+        _ = await ShutdownGate.wait(gracePeriod: gracePeriod) { outstanding }
         return finishShutdown()
+    }
+
+    /// Runs driver work of an async caller on the driver threads (inline without them).
+    private func runOnDriverThreads(_ work: () -> Void) async {
+        guard let executor = context.driverExecutor else { return work() }
+        // `run` rethrows only what `work` throws, and `work` cannot throw.
+        try? await executor.run(work)
     }
 
     private var outstanding: Int { state.withLock { $0.open } }

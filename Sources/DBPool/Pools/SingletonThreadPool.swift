@@ -12,7 +12,7 @@
 /// ``PoolError/unsupported(_:)``; use QueuePool or StaticPool from async code.
 // @unchecked Sendable: every mutable stored property is read and written only while holding
 // `lock` (a recursive mutex); the rest is immutable.
-public final class SingletonThreadPool<Connection>: Pool, RecordPool, @unchecked Sendable {
+public final class SingletonThreadPool<Connection>: Pool, SimplePoolKind, @unchecked Sendable {
     @usableFromInline let context: PoolContext<Connection>
     /// The number of thread records kept.
     public let size: Int
@@ -75,7 +75,8 @@ public final class SingletonThreadPool<Connection>: Pool, RecordPool, @unchecked
         try checkoutBlocking(at: site)
     }
 
-    private func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
+    func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
+        try context.shutdownGate.checkRunning()
         let thread = currentThreadID()
         return try lock.withLock {
             if let current = threadFairies[thread]?.fairy, current.counter > 0 {
@@ -124,6 +125,38 @@ public final class SingletonThreadPool<Connection>: Pool, RecordPool, @unchecked
         lock.withLock {
             if let current = threadFairies[fairy.ownerThread], current.fairy === fairy {
                 threadFairies[fairy.ownerThread] = nil
+                if context.shutdownGate.isShutDown, let record = threadRecords.removeValue(forKey: fairy.ownerThread) {
+                    recordThreads[ObjectIdentifier(record)] = nil
+                    record.close(reason: .shutdown)
+                }
+            }
+        }
+    }
+
+    /// The threads on which async callers' driver work runs; see ``PoolOptions/driverThreads``.
+    /// Unused here: a SingletonThreadPool serves blocking callers only.
+    public var driverExecutor: DriverExecutor? { context.driverExecutor }
+
+    /// Shuts the pool down; see ``Pool/shutdown(gracePeriod:)-(Duration)->Int``.
+    @discardableResult
+    public func shutdown(gracePeriod: Duration = .seconds(30)) -> Int {
+        shutdownBlocking(gracePeriod: gracePeriod)
+    }
+
+    /// Shuts the pool down without blocking; see ``Pool/shutdown(gracePeriod:)-(Duration)->Int``.
+    @discardableResult
+    public func shutdown(gracePeriod: Duration = .seconds(30)) async -> Int {
+        await shutdownAsync(gracePeriod: gracePeriod)
+    }
+
+    var outstandingCheckouts: Int { lock.withLock { threadFairies.count } }
+
+    func closeIdleForShutdown() {
+        lock.withLock {
+            for (thread, record) in threadRecords where threadFairies[thread] == nil {
+                record.close(reason: .shutdown)
+                threadRecords[thread] = nil
+                recordThreads[ObjectIdentifier(record)] = nil
             }
         }
     }

@@ -10,7 +10,7 @@
 /// the holders, so it must tolerate that.
 // @unchecked Sendable: every mutable stored property is read and written only while holding
 // `lock` (a recursive mutex); the rest is immutable.
-public final class StaticPool<Connection>: Pool, RecordPool, @unchecked Sendable {
+public final class StaticPool<Connection>: Pool, SimplePoolKind, @unchecked Sendable {
     @usableFromInline let context: PoolContext<Connection>
     private let lock = RecursiveLock()
     // Guarded by `lock`.
@@ -58,8 +58,9 @@ public final class StaticPool<Connection>: Pool, RecordPool, @unchecked Sendable
         try checkoutBlocking(at: site)
     }
 
-    private func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
-        try lock.withLock {
+    func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
+        try context.shutdownGate.checkRunning()
+        return try lock.withLock {
             if let current = record, current.isHardOrSoftInvalidated {
                 record = nil
                 // Holders of the old record keep using its connection; the last of them closes it.
@@ -76,17 +77,48 @@ public final class StaticPool<Connection>: Pool, RecordPool, @unchecked Sendable
         }
     }
 
-    /// Same as the blocking form: a StaticPool never waits.
+    /// The blocking form run on the pool's driver threads: a StaticPool never waits.
     public func checkout(at site: CheckoutSite) async throws -> ConnectionFairy<Connection> {
-        try checkoutBlocking(at: site)
+        try await checkoutOnDriverThreads(at: site)
     }
 
     @usableFromInline
     func returnRecord(_ returned: ConnectionRecord<Connection>) {
         lock.withLock {
-            // A replaced record is closed once its last holder is gone, so nothing leaks.
-            if returned !== record && !returned.inUse { returned.close() }
+            guard !returned.inUse else { return }
+            if context.shutdownGate.isShutDown {
+                returned.close(reason: .shutdown)
+                if returned === record { record = nil }
+            } else if returned !== record {
+                // A replaced record is closed once its last holder is gone, so nothing leaks.
+                returned.close()
+            }
         }
+    }
+
+    var outstandingCheckouts: Int { lock.withLock { record?.inUse == true ? 1 : 0 } }
+
+    func closeIdleForShutdown() {
+        lock.withLock {
+            guard let current = record, !current.inUse else { return }
+            current.close(reason: .shutdown)
+            record = nil
+        }
+    }
+
+    /// The threads on which async callers' driver work runs; see ``PoolOptions/driverThreads``.
+    public var driverExecutor: DriverExecutor? { context.driverExecutor }
+
+    /// Shuts the pool down; see ``Pool/shutdown(gracePeriod:)-(Duration)->Int``.
+    @discardableResult
+    public func shutdown(gracePeriod: Duration = .seconds(30)) -> Int {
+        shutdownBlocking(gracePeriod: gracePeriod)
+    }
+
+    /// Shuts the pool down without blocking; see ``Pool/shutdown(gracePeriod:)-(Duration)->Int``.
+    @discardableResult
+    public func shutdown(gracePeriod: Duration = .seconds(30)) async -> Int {
+        await shutdownAsync(gracePeriod: gracePeriod)
     }
 
     /// Closes the shared connection and forgets the record; the next checkout makes a new one.
