@@ -65,6 +65,25 @@ final class ErrorAndConfigurationTests: XCTestCase {
         }
     }
 
+    /// The timeout says why: while connects are failing, its detail carries the last connect
+    /// error, and the message says the database is refusing connections.
+    func testATimeoutWhileConnectsFailCarriesTheLastConnectError() throws {
+        let dbapi = MockDBAPI()
+        let pool = try QueuePool(poolSize: 1, maxOverflow: 0, timeout: .milliseconds(30),
+                                 options: PoolOptions(logHandler: .disabled, connectBackoff: ConnectBackoff()),
+                                 dialect: MockDialect(), creator: dbapi.creator())
+        dbapi.failNextConnects(1_000, with: MockError("connection refused"))
+        XCTAssertThrowsError(try pool.connect()) { XCTAssertTrue($0 is MockError, "the first attempt gets the creator's error") }
+        XCTAssertThrowsError(try pool.connect()) { error in
+            guard case let .timeout(_, _, _, detail)? = error as? PoolError, let detail else {
+                return XCTFail("expected a timeout with detail, got \(error)")
+            }
+            XCTAssertEqual([detail.checkedOut, detail.idle, detail.waiting], [0, 0, 0])
+            XCTAssertTrue(detail.lastConnectError is MockError)
+            XCTAssertTrue("\(error)".hasSuffix("; the database is refusing connections: \(MockError("connection refused")))"), "\(error)")
+        }
+    }
+
     // MARK: Validation
 
     func testQueuePoolNegativePoolSize() {
