@@ -9,6 +9,7 @@ import XCTest
 final class DeadlineTests: XCTestCase {
     private final class Slot: PoolSlot {
         var idleSince: ContinuousClock.Instant?
+        var lastPinged: ContinuousClock.Instant?
         func noteCheckout(site: CheckoutSite?) {}
         func noteCheckin() {}
     }

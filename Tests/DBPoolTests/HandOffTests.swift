@@ -10,6 +10,7 @@ final class HandOffTests: XCTestCase {
     private final class Slot: PoolSlot {
         let name: String
         var idleSince: ContinuousClock.Instant?
+        var lastPinged: ContinuousClock.Instant?
         var isOut = false
         init(_ name: String) { self.name = name }
         func noteCheckout(site: CheckoutSite?) { isOut = true }

@@ -156,6 +156,27 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual(pool.checkedOut, 0)
     }
 
+    /// Before: each keep-alive ping came back through the return path, which restarted the idle
+    /// timer, so with keepAlive < idleTimeout an unused connection never idled out. A ping is not
+    /// a use.
+    func testKeepAlivePingsDoNotRestartTheIdleTimer() throws {
+        let dbapi = MockDBAPI()
+        let clock = ManualClock()
+        let pool = try makePool(dbapi: dbapi, clock: clock) {
+            $0.keepAlive = .seconds(30)
+            $0.idleTimeout = .seconds(60)
+        }
+        let connection = try pool.withConnection { $0.connection }
+        clock.advance(by: .seconds(31))
+        XCTAssertTrue(Harness.eventually { connection.calls.contains("cursor()") }, "pinged at 31 s")
+        XCTAssertFalse(connection.closed)
+        clock.advance(by: .seconds(30))
+        XCTAssertTrue(Harness.eventually { connection.closed }, "unused for 61 s: closed by the idle timeout")
+        XCTAssertEqual(pool.statistics.closes[.idleTimeout], 1)
+        XCTAssertEqual(pool.checkedIn, 0)
+        XCTAssertEqual(pool.checkedOut, 0)
+    }
+
     // MARK: maxConnecting and backoff
 
     func testAtMostMaxConnectingConnectsRunAtOnce() throws {

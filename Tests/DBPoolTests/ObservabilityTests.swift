@@ -88,6 +88,55 @@ final class ObservabilityTests: XCTestCase {
         XCTAssertEqual(perThread.statistics.idle, 1)
     }
 
+    /// Before: the checkout was counted when the record was popped, so a checkout whose
+    /// reconnect failed still counted.
+    func testAFailedCheckoutIsNotCounted() throws {
+        let dbapi = MockDBAPI()
+        let pool = try QueuePool(poolSize: 1, maxOverflow: 0, options: quietOptions, dialect: MockDialect(), creator: dbapi.creator())
+        let fairy = try pool.connect()
+        fairy.invalidate()
+        dbapi.failNextConnects(1)
+        XCTAssertThrowsError(try pool.connect())
+        XCTAssertEqual(pool.statistics.checkouts, 1, "only the first checkout succeeded")
+        try pool.connect().close()
+        XCTAssertEqual(pool.statistics.checkouts, 2)
+        // A checkout listener that throws fails the checkout, too.
+        pool.events.onCheckout { _, _, _ in throw MockError("listener says no") }
+        XCTAssertThrowsError(try pool.connect())
+        XCTAssertEqual(pool.statistics.checkouts, 2)
+    }
+
+    /// Before: an async checkout whose second look found an idle record was counted twice. With
+    /// threads and tasks racing, successes and `checkouts` must agree exactly.
+    func testEverySuccessfulCheckoutIsCountedOnceUnderContention() async throws {
+        let pool = try QueuePool(poolSize: 2, maxOverflow: 0, timeout: nil, options: PoolOptions(logHandler: .disabled, driverThreads: .inline),
+                                 dialect: MockDialect(), creator: MockDBAPI().creator())
+        let successes = Guarded(0)
+        let threads = Harness.spawn {
+            Harness.onThreads(4) { _ in
+                for _ in 0..<500 {
+                    if let fairy = try? pool.connect() { successes.update { $0 += 1 }; fairy.close() }
+                }
+            }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<16 {
+                group.addTask {
+                    for _ in 0..<200 {
+                        let fairy = try await pool.connect()
+                        successes.update { $0 += 1 }
+                        fairy.close()
+                        await Task.yield()
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        XCTAssertTrue(threads.finished(within: 60))
+        XCTAssertEqual(successes.value, 2_000 + 3_200)
+        XCTAssertEqual(pool.statistics.checkouts, successes.value)
+    }
+
     func testCheckedOutConnectionsListsHoldersWithSiteAndAge() throws {
         let clock = ManualClock()
         let pool = try QueuePool(poolSize: 3, maxOverflow: 0, options: PoolOptions(clock: clock, logHandler: .disabled),

@@ -114,7 +114,8 @@ enum Checkout {
     static func fail<Connection>(_ record: ConnectionRecord<Connection>, pool: any RecordPool<Connection>, error: any Error) {
         record.invalidate(error)
         record.removeHolder()
-        record.checkin(to: pool)
+        record.fireCheckin()
+        pool.returnFailedCheckout(record)
     }
 }
 

@@ -48,6 +48,8 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     @usableFromInline @exclusivity(unchecked) var usageCount = 0
     /// When the record last went idle (QueuePool, when idle timeout or keep-alive is on).
     @usableFromInline @exclusivity(unchecked) var idleSince: ContinuousClock.Instant?
+    /// When the record last went idle or passed a keep-alive ping (QueuePool, with keep-alive).
+    @usableFromInline @exclusivity(unchecked) var lastPinged: ContinuousClock.Instant?
     /// Where and when the current checkout happened (QueuePool diagnostics). The time is kept as
     /// the context's cheap stamp (see ``PoolContext/stampNanoseconds()``); ``checkoutTime``
     /// turns it into an instant when someone asks.

@@ -10,12 +10,21 @@ protocol RecordPool<RecordConnection>: AnyObject, Sendable {
     /// Called once per checkout that ends with the record coming back: after a normal return,
     /// a hard invalidation, a detach, or a failed checkout.
     func returnRecord(_ record: ConnectionRecord<RecordConnection>)
+    /// Like ``returnRecord(_:)``, for a record whose checkout failed after the pool picked it
+    /// (reconnect, pre-ping or a checkout listener): it must not count as a checkout. Default:
+    /// ``returnRecord(_:)``.
+    func returnFailedCheckout(_ record: ConnectionRecord<RecordConnection>)
     /// Called when a checked-out fairy's return path is over, so that pool kinds that track
     /// the current holder (SingletonThreadPool, AssertionPool) can forget it. Default: nothing.
     func fairyFinished(_ fairy: ConnectionFairy<RecordConnection>)
 }
 
 extension RecordPool {
+    @usableFromInline
+    func returnFailedCheckout(_ record: ConnectionRecord<RecordConnection>) {
+        returnRecord(record)
+    }
+
     @inlinable
     func fairyFinished(_ fairy: ConnectionFairy<RecordConnection>) {}
 }

@@ -277,7 +277,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
             let (next, woken, error): (Machine.Woken, [Waiter<Record>], PoolError?) = state.withLock { machine in
                 let (next, woken) = machine.blockingWaiterWoke(waiter, timedOut: timedOut)
                 guard case .timedOut = next else { return (next, woken, nil) }
-                machine.recordWait(ContinuousClock.now - start, timedOut: true, gotRecord: false)
+                machine.recordWait(ContinuousClock.now - start, timedOut: true)
                 return (next, woken, timeoutError(machine))
             }
             wake(woken)
@@ -367,7 +367,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
                     let (expired, woken, next) = machine.expireDeadlines(now: now)
                     var failed: [CheckedContinuation<Void, any Error>] = []
                     for waiter in expired {
-                        machine.recordWait(timeout + .nanoseconds(now &- (waiter.deadline ?? now)), timedOut: true, gotRecord: false)
+                        machine.recordWait(timeout + .nanoseconds(now &- (waiter.deadline ?? now)), timedOut: true)
                         if let continuation = waiter.continuation { failed.append(continuation) }
                         waiter.continuation = nil
                     }
@@ -388,7 +388,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     private func abandon(_ waiter: Waiter<Record>, waitingSince start: ContinuousClock.Instant) {
         let (resume, woken): (CheckedContinuation<Void, any Error>?, [Waiter<Record>]) = state.withLock { machine in
             if machine.remove(waiter) {
-                machine.recordWait(ContinuousClock.now - start, timedOut: false, gotRecord: false)
+                machine.recordWait(ContinuousClock.now - start, timedOut: false)
                 let continuation = waiter.continuation
                 waiter.continuation = nil
                 // Leaving the head may leave idle records that the new head should hear of.
@@ -435,14 +435,11 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     private func use(_ waiter: Waiter<Record>, waitingSince start: ContinuousClock.Instant, site: CheckoutSite) throws -> Record {
         if let failure = waiter.failure, waiter.grant == nil { throw failure }
         let grant = waiter.grant!
-        var gotRecord = false
-        if case .record = grant { gotRecord = true }
+        // Served at once on the second look, after the fast path found nothing: no wait (and
+        // the record was counted as a checkout when it was granted, as every grant is).
         if !waiter.grantedWithoutWaiting {
             let waited = ContinuousClock.now - start
-            state.withLock { $0.recordWait(waited, timedOut: false, gotRecord: gotRecord) }
-        } else if gotRecord {
-            // Served at once on the second look, after the fast path found nothing.
-            state.withLock { $0.counters.checkouts += 1 }
+            state.withLock { $0.recordWait(waited, timedOut: false) }
         }
         switch grant {
         case let .record(record): return record
@@ -499,6 +496,12 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         let outcome = state.withLock { $0.release(moving.take().unsafelyUnwrapped) }
         if case .pooled = outcome { return }
         finishReturn(outcome)
+    }
+
+    /// The return of a record whose checkout failed after the pool picked it: not a checkout.
+    @usableFromInline
+    func returnFailedCheckout(_ record: Record) {
+        finishReturn(state.withLock { $0.release(record, afterFailedCheckout: true) })
     }
 
     @usableFromInline
@@ -669,8 +672,8 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     }
 
     private func keepAlive(_ record: Record) {
+        var failure: (any Error)?
         if let connection = record.dbapiConnection {
-            var failure: (any Error)?
             do {
                 if try !context.ping(connection) { failure = DisconnectionError(invalidatePool: false) }
             } catch {
@@ -683,7 +686,11 @@ public final class QueuePool<Connection>: Pool, RecordPool {
                 record.usageCount = 0
             }
         }
-        returnRecord(record)
+        if failure == nil {
+            finishReturn(state.withLock { $0.release(record, pinged: true) })
+        } else {
+            returnRecord(record)
+        }
     }
 
     /// Logs, once per checkout, each connection held longer than `leakDetectionThreshold`.

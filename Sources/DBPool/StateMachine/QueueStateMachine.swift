@@ -24,9 +24,13 @@
 /// What the state machine needs to note on a record while it holds the lock.
 @usableFromInline
 protocol PoolSlot: AnyObject {
-    /// When the record last went idle.
+    /// When the record last went idle: came back from its last use. A keep-alive ping is not a
+    /// use and leaves it alone.
     @inlinable
     var idleSince: ContinuousClock.Instant? { get set }
+    /// When the record last went idle or was last pinged: when its next keep-alive ping is due from.
+    @inlinable
+    var lastPinged: ContinuousClock.Instant? { get set }
     /// Notes who holds the record from now on, and since when, for `checkedOutConnections()`
     /// and leak detection. The record stamps the time itself: it knows its pool's clock, and
     /// its cheap stamp is not a `ContinuousClock.Instant` (whose arithmetic is 128-bit).
@@ -300,12 +304,14 @@ struct QueueStateMachine<Record: PoolSlot> {
         return head
     }
 
-    /// Takes `waiter` out of the queue and grants it `record`, checked out in its name.
+    /// Takes `waiter` out of the queue and grants it `record`, checked out in its name (and
+    /// counted as a checkout, undone by ``release(_:afterFailedCheckout:)`` if the checkout fails).
     @inlinable
     mutating func hand(_ record: Record, to waiter: Waiter<Record>) {
         _ = dequeue(waiter)
         waiter.grant = .record(record)
         record.noteCheckout(site: waiter.site)
+        counters.checkouts += 1
     }
 
     /// Keeps idle records and queued callers from sitting side by side: while the head may be
@@ -355,29 +361,31 @@ struct QueueStateMachine<Record: PoolSlot> {
         return (.timedOut, settle())
     }
 
-    /// A waiter that was woken counts as a checkout that waited `waited`.
-    /// A woken waiter given a record counts as a checkout now; one given a permit is counted when
-    /// its connect succeeds.
+    /// A checkout that waited `waited`, then was served or timed out. (Checkouts are counted
+    /// where a record is granted, or a connect for one succeeds.)
     @inlinable
-    mutating func recordWait(_ waited: Duration, timedOut: Bool, gotRecord: Bool) {
+    mutating func recordWait(_ waited: Duration, timedOut: Bool) {
         counters.waits += 1
         counters.totalWait += waited
         if waited > counters.maxWait { counters.maxWait = waited }
         if timedOut { counters.timeouts += 1 }
-        if gotRecord { counters.checkouts += 1 }
     }
 
     /// A record comes back (after its `checkin` event, or from a keep-alive ping).
+    /// `afterFailedCheckout`: the checkout that took it failed (reconnect, pre-ping or a checkout
+    /// listener), so it is not counted as one. `pinged`: it comes back from a keep-alive ping,
+    /// which is not a use, so its idle time goes on.
     @inlinable
-    mutating func release(_ record: consuming Record) -> Release {
+    mutating func release(_ record: consuming Record, afterFailedCheckout: Bool = false, pinged: Bool = false) -> Release {
         record.noteCheckin()
+        if afterFailedCheckout { counters.checkouts -= 1 }
         if phase != .running { return .close(record, .shutdown) }
         let roomInIdle = poolSize == 0 || idle.count < poolSize
         if let head = waiters.head {
             // An overflow record that would be closed goes to the head instead: closing it would
             // only make the queue open a new one.
             if roomInIdle && mayOvertake(head) {
-                pool(record)
+                pool(record, restartingIdleTime: !pinged)
                 if racer != nil { return .pooled }
                 racer = head
                 return .wakeRacer(head)
@@ -386,15 +394,19 @@ struct QueueStateMachine<Record: PoolSlot> {
             return .handOff(head)
         }
         if roomInIdle {
-            pool(record)
+            pool(record, restartingIdleTime: !pinged)
             return .pooled
         }
         return .close(record, .overflow)
     }
 
     @inlinable
-    mutating func pool(_ record: consuming Record) {
-        if tracksIdleTime { record.idleSince = timestamper.now() }
+    mutating func pool(_ record: consuming Record, restartingIdleTime: Bool = true) {
+        if tracksIdleTime {
+            let now = timestamper.now()
+            if restartingIdleTime || record.idleSince == nil { record.idleSince = now }
+            record.lastPinged = now
+        }
         idle.pushBack(consume record)
     }
 
@@ -501,18 +513,34 @@ struct QueueStateMachine<Record: PoolSlot> {
         let stamp = timestamper.stamp(of: now)
         let clock = { stamp }
         if let idleTimeout {
-            while idle.count > minIdle, let front = idle.peekFront(), let since = front.idleSince, now - since >= idleTimeout {
-                work.expired.append(idle.popFront()!)
-            }
-            if idle.count > minIdle, let front = idle.peekFront(), let since = front.idleSince {
-                work.nextDue = earliest(work.nextDue, since + idleTimeout)
+            if keepAlive == nil {
+                // Returns push at the back, so the front went idle first: only it is inspected.
+                while idle.count > minIdle, let front = idle.peekFront(), let since = front.idleSince, now - since >= idleTimeout {
+                    work.expired.append(idle.popFront()!)
+                }
+                if idle.count > minIdle, let front = idle.peekFront(), let since = front.idleSince {
+                    work.nextDue = earliest(work.nextDue, since + idleTimeout)
+                }
+            } else {
+                // Pinged records go back in at the back with their idle time running on, so the
+                // store is ordered by last ping, not by last use: look at every record.
+                work.expired = idle.remove(limit: Swift.max(0, idle.count - minIdle)) { record in
+                    guard let since = record.idleSince else { return false }
+                    return now - since >= idleTimeout
+                }
+                if idle.count > minIdle {
+                    idle.forEach { record in
+                        if let since = record.idleSince { work.nextDue = earliest(work.nextDue, since + idleTimeout) }
+                    }
+                }
             }
         }
         if let keepAlive {
-            while let front = idle.peekFront(), let since = front.idleSince, now - since >= keepAlive {
+            // Ordered by last ping (or return): only the front can be due first.
+            while let front = idle.peekFront(), let since = front.lastPinged, now - since >= keepAlive {
                 work.ping.append(idle.popFront()!)
             }
-            if let front = idle.peekFront(), let since = front.idleSince {
+            if let front = idle.peekFront(), let since = front.lastPinged {
                 work.nextDue = earliest(work.nextDue, since + keepAlive)
             }
         }

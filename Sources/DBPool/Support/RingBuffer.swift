@@ -62,6 +62,27 @@ struct RingBuffer<Element> {
         return out
     }
 
+    /// Takes out, in order, the elements `shouldRemove` picks (at most `limit` of them), keeping
+    /// the others in order. O(count).
+    mutating func remove(limit: Int = .max, where shouldRemove: (Element) -> Bool) -> [Element] {
+        var removed: [Element] = []
+        let total = count
+        for _ in 0..<total {
+            let element = popFront()!
+            if removed.count < limit && shouldRemove(element) {
+                removed.append(element)
+            } else {
+                pushBack(element)
+            }
+        }
+        return removed
+    }
+
+    /// Calls `body` with each element, front to back.
+    func forEach(_ body: (Element) -> Void) {
+        for i in 0..<count { body(storage[(head &+ i) & mask]!) }
+    }
+
     @inlinable
     mutating func grow() {
         var bigger = ContiguousArray<Element?>(repeating: nil, count: storage.count * 2)
