@@ -69,6 +69,11 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         if poolSize > 0 && options.minIdle > poolSize {
             throw PoolError.invalidArgument("minIdle must be between 0 and poolSize (\(poolSize)); got \(options.minIdle)")
         }
+        // Every unanswered ping would count as a dead connection: healthy ones would be closed
+        // and reopened each interval.
+        if let keepAlive = options.keepAlive, !context.dialect.supportsPing {
+            throw PoolError.invalidArgument("keepAlive (\(keepAlive)) needs a dialect that can ping, and this one cannot (DefaultDialect's doPing throws pingNotSupported); pass a dialect that implements doPing, or leave keepAlive nil")
+        }
         self.size = poolSize
         self.maxOverflow = poolSize == 0 ? -1 : maxOverflow
         self.timeout = timeout
