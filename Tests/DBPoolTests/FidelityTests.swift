@@ -23,6 +23,68 @@ private struct Fixture {
 }
 
 final class FidelityTests: XCTestCase {
+    // MARK: Statistics
+
+    /// Issue 14 item 8: every pool kind counts its successful checkouts, and only those.
+    /// (QueuePool has its own tests: it counts in its state machine.)
+    func testEveryPoolKindCountsSuccessfulCheckoutsOnly() throws {
+        let options = PoolOptions(logHandler: .disabled)
+        let dbapi = MockDBAPI()
+        let pools: [(String, any Pool<MockConnection>)] = [
+            ("NullPool", try NullPool(options: options, dialect: MockDialect(), creator: dbapi.creator())),
+            ("StaticPool", try StaticPool(options: options, dialect: MockDialect(), creator: dbapi.creator())),
+            ("AssertionPool", try AssertionPool(options: options, dialect: MockDialect(), creator: dbapi.creator())),
+            ("SingletonThreadPool", try SingletonThreadPool(options: options, dialect: MockDialect(), creator: dbapi.creator())),
+        ]
+        for (name, pool) in pools {
+            try pool.connect().close()
+            try pool.connect().close()
+            XCTAssertEqual(pool.statistics.checkouts, 2, name)
+
+            // A checkout listener that fails: the checkout does not succeed and is not counted.
+            let token = pool.events.onCheckout { _, _, _ in throw MockError("refused by listener") }
+            XCTAssertThrowsError(try pool.connect(), name)
+            pool.events.remove(token)
+            XCTAssertEqual(pool.statistics.checkouts, 2, "\(name): a failed checkout is not counted")
+        }
+    }
+
+    /// Issue 14 item 8: a checkout whose connect fails is not counted either.
+    func testCheckoutWhoseConnectFailsIsNotCounted() throws {
+        let dbapi = MockDBAPI()
+        let pool = try NullPool(options: PoolOptions(logHandler: .disabled), dialect: MockDialect(), creator: dbapi.creator())
+        try pool.connect().close()
+        dbapi.failNextConnects(1)
+        XCTAssertThrowsError(try pool.connect())
+        XCTAssertEqual(pool.statistics.checkouts, 1)
+        XCTAssertEqual(pool.statistics.connectFailures, 1)
+    }
+
+    /// A nested SingletonThreadPool checkout hands out the thread's fairy again: no new checkout.
+    func testNestedSingletonThreadCheckoutIsNotASecondCheckout() throws {
+        let pool = try SingletonThreadPool(options: PoolOptions(logHandler: .disabled), dialect: MockDialect(), creator: MockDBAPI().creator())
+        let outer = try pool.connect()
+        let inner = try pool.connect()
+        XCTAssertTrue(inner === outer)
+        inner.close()
+        outer.close()
+        XCTAssertEqual(pool.statistics.checkouts, 1)
+    }
+
+    /// Issue 14 item 9: `statistics.overflow` counts connections beyond poolSize and is never
+    /// negative, while `QueuePool.overflow` keeps SQLAlchemy's signed value.
+    func testStatisticsOverflowIsConnectionsBeyondPoolSize() throws {
+        let pool = try QueuePool(poolSize: 5, maxOverflow: 2, options: PoolOptions(logHandler: .disabled),
+                                 dialect: MockDialect(), creator: MockDBAPI().creator())
+        XCTAssertEqual(pool.overflow, -5, "SQLAlchemy's overflow() on a fresh pool")
+        XCTAssertEqual(pool.statistics.overflow, 0)
+        let held = try (0..<6).map { _ in try pool.connect() }
+        XCTAssertEqual(pool.overflow, 1)
+        XCTAssertEqual(pool.statistics.overflow, 1)
+        held.forEach { $0.close() }
+        XCTAssertEqual(pool.statistics.overflow, 0)
+    }
+
     // MARK: keepAlive needs a ping
 
     /// Issue 14 item 5: keepAlive over a dialect that cannot ping would close and reopen every

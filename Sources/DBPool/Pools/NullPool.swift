@@ -4,7 +4,7 @@
 public final class NullPool<Connection>: Pool, RecordPool {
     @usableFromInline let context: PoolContext<Connection>
 
-    /// Counters only (a NullPool holds nothing idle); see ``PoolStatistics``.
+    /// Counters only (a NullPool holds nothing idle), `checkouts` included; see ``PoolStatistics``.
     public var statistics: PoolStatistics { PoolStatistics.fromCounters(context.counters) }
 
     /// The pool's event hooks.
@@ -39,7 +39,9 @@ public final class NullPool<Connection>: Pool, RecordPool {
     }
 
     private func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
-        try Checkout.run(pool: self, record: ConnectionRecord.connected(context: context), site: site)
+        let fairy = try Checkout.run(pool: self, record: ConnectionRecord.connected(context: context), site: site)
+        context.counters.countCheckout()
+        return fairy
     }
 
     /// Opens a new connection; nothing to wait for, so this never suspends except to connect.

@@ -145,7 +145,9 @@ public final class QueuePool<Connection>: Pool, RecordPool {
             snapshot.size = machine.open
             snapshot.idle = machine.checkedIn
             snapshot.inUse = machine.checkedOut
-            snapshot.overflow = machine.overflow
+            // The signed SQLAlchemy value stays on `overflow`; a gauge of extra connections that
+            // reads -4 on a fresh pool would mislead a dashboard.
+            snapshot.overflow = Swift.max(0, machine.overflow)
             snapshot.waiters = machine.waiting
             snapshot.connecting = machine.connecting
             snapshot.checkouts = machine.counters.checkouts

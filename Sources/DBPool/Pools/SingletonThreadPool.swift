@@ -94,6 +94,7 @@ public final class SingletonThreadPool<Connection>: Pool, RecordPool, @unchecked
             let fairy = try Checkout.run(pool: self, record: record, site: site)
             fairy.ownerThread = thread
             threadFairies[thread] = UnownedFairy(fairy: fairy)
+            context.counters.countCheckout()
             return fairy
         }
     }
