@@ -23,6 +23,24 @@ private struct Fixture {
 }
 
 final class FidelityTests: XCTestCase {
+    // MARK: dispose() order
+
+    /// Issue 14 item 12: SQLAlchemy's dispose() takes idle connections out of the queue one by
+    /// one, so under LIFO the most recently returned is closed first, and under FIFO the oldest.
+    func testDisposeClosesIdleConnectionsInCheckoutOrder() throws {
+        for lifo in [true, false] {
+            let f = try Fixture(poolSize: 3, useLIFO: lifo)
+            let fairies = try (0..<3).map { _ in try f.pool.connect() }
+            let returned = try fairies.map { try XCTUnwrap($0.dbapiConnection).id }
+            fairies.forEach { $0.close() }
+            f.recorder.clear()
+
+            f.pool.dispose()
+            let closed = f.recorder.events(.close).map(\.connectionID)
+            XCTAssertEqual(closed, lifo ? returned.reversed() : returned, "useLIFO: \(lifo)")
+        }
+    }
+
     // MARK: Statistics
 
     /// Issue 14 item 8: every pool kind counts its successful checkouts, and only those.

@@ -352,7 +352,8 @@ private final class Model {
     func dispose(_ pool: MPool) {
         switch pool.kind {
         case .queue:
-            for r in pool.idle { closeConnection(r) }
+            // Taken out one by one, as checkouts would take them.
+            for r in config.lifo ? pool.idle.reversed() : pool.idle { closeConnection(r) }
             pool.open -= pool.idle.count
             pool.idle = []
         case .null:
