@@ -23,6 +23,107 @@ private struct Fixture {
 }
 
 final class FidelityTests: XCTestCase {
+    // MARK: A record that closed its connection under a checked-out fairy
+
+    /// Issue 14 item 10: SQLAlchemy's garbage-collection path finalises with the record's
+    /// connection, which is gone, so it fires only `checkin` with no connection and the driver
+    /// sees `close()` alone; no `reset`, no rollback of the closed connection.
+    func testDroppedFairyWhoseRecordWasInvalidatedOnlyChecksIn() throws {
+        let f = try Fixture(poolSize: 1)
+        let conn: MockConnection = try {
+            let fairy = try f.pool.connect()
+            fairy.record?.invalidate()
+            return try XCTUnwrap(fairy.dbapiConnection)
+        }()
+        XCTAssertEqual(f.log.entries, ["first_connect", "connect", "checkout", "invalidate", "close", "T", "checkin"])
+        XCTAssertTrue(try XCTUnwrap(f.recorder.events(.checkin).first).connectionWasNil)
+        XCTAssertEqual(conn.calls, ["close()"])
+        XCTAssertEqual(conn.callsAfterClose, [])
+        XCTAssertEqual(f.pool.checkedIn, 1)
+        XCTAssertEqual(f.pool.checkedOut, 0)
+    }
+
+    /// Issue 20 item 3: the explicit close of the same fairy. Once the record has closed the
+    /// connection the fairy says it is no longer valid, and its close() does not call the driver.
+    func testClosingFairyWhoseRecordWasInvalidatedDoesNotTouchTheConnection() throws {
+        let f = try Fixture(poolSize: 1)
+        let fairy = try f.pool.connect()
+        let conn = try XCTUnwrap(fairy.dbapiConnection)
+        fairy.record?.invalidate()
+        XCTAssertFalse(fairy.isValid, "the record closed the connection")
+        f.log.removeAll()
+
+        fairy.close()
+        XCTAssertEqual(f.log.entries, ["checkin"])
+        XCTAssertEqual(conn.calls, ["close()"])
+        XCTAssertEqual(conn.callsAfterClose, [])
+        XCTAssertFalse(fairy.isValid)
+        XCTAssertNil(fairy.record)
+        XCTAssertEqual(f.pool.checkedIn, 1)
+        XCTAssertEqual(f.pool.checkedOut, 0)
+
+        // The record reconnects on its next checkout; the pool is whole.
+        let again = try f.pool.connect()
+        XCTAssertNotEqual(again.dbapiConnection?.id, conn.id)
+        XCTAssertTrue(again.isValid)
+        again.close()
+    }
+
+    /// A fairy's own hard invalidation after its record closed the connection ends the checkout
+    /// without terminating the connection a second time.
+    func testInvalidatingFairyWhoseRecordWasInvalidatedClosesNothingTwice() throws {
+        let f = try Fixture(poolSize: 1)
+        let fairy = try f.pool.connect()
+        let conn = try XCTUnwrap(fairy.dbapiConnection)
+        fairy.record?.invalidate()
+        f.log.removeAll()
+        fairy.invalidate()
+        XCTAssertEqual(f.log.entries, ["checkin"])
+        XCTAssertEqual(conn.closeCount, 1)
+        XCTAssertEqual(f.pool.checkedIn, 1)
+    }
+
+    /// Issue 14 item 11: SQLAlchemy's detach() fires `detach` with the fairy's own connection even
+    /// when the record was hard-invalidated first, and the record goes back to the pool. The
+    /// connection is already closed, so closing the detached fairy calls nothing on it.
+    func testDetachAfterRecordInvalidationFiresDetachWithTheFairysConnection() throws {
+        let f = try Fixture(poolSize: 1)
+        let fairy = try f.pool.connect()
+        let conn = try XCTUnwrap(fairy.dbapiConnection)
+        let record = try XCTUnwrap(fairy.record)
+        record.invalidate()
+        f.log.removeAll()
+
+        fairy.detach()
+        XCTAssertEqual(f.log.entries, ["detach"])
+        let detach = try XCTUnwrap(f.recorder.events(.detach).first)
+        XCTAssertEqual(detach.connectionID, conn.id)
+        XCTAssertEqual(detach.recordID, ObjectIdentifier(record))
+        XCTAssertTrue(fairy.isDetached)
+        XCTAssertFalse(record.inUse)
+        XCTAssertEqual(f.pool.checkedIn, 1)
+        XCTAssertEqual(f.pool.checkedOut, 0)
+
+        f.log.removeAll()
+        fairy.close()
+        XCTAssertEqual(f.log.entries, [])
+        XCTAssertEqual(conn.closeCount, 1)
+        XCTAssertEqual(conn.callsAfterClose, [])
+    }
+
+    /// AssertionPool's dispose() closes the checked-out connection; the holder's close() then
+    /// leaves it alone instead of rolling back a closed connection.
+    func testCloseAfterDisposeClosedTheCheckedOutConnectionDoesNotResetIt() throws {
+        let dbapi = MockDBAPI()
+        let pool = try AssertionPool(options: PoolOptions(logHandler: .disabled), dialect: MockDialect(), creator: dbapi.creator())
+        let fairy = try pool.connect()
+        let conn = try XCTUnwrap(fairy.dbapiConnection)
+        pool.dispose()
+        XCTAssertFalse(fairy.isValid)
+        fairy.close()
+        XCTAssertEqual(conn.calls, ["close()"])
+    }
+
     // MARK: dispose() order
 
     /// Issue 14 item 12: SQLAlchemy's dispose() takes idle connections out of the queue one by

@@ -91,8 +91,13 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
         finishReturn(transactionWasReset: false, reusable: false)
     }
 
-    /// Whether the fairy still has a live driver connection.
-    public var isValid: Bool { box != nil }
+    /// Whether the fairy still has a live driver connection: `false` once it is closed or
+    /// invalidated, and also once its record has closed the connection under it (for example
+    /// `fairy.record?.invalidate()`, or `dispose()` on an AssertionPool or StaticPool).
+    public var isValid: Bool {
+        guard let box else { return false }
+        return !box.isClosedByRecord
+    }
 
     /// Whether the fairy has been detached from its pool.
     public var isDetached: Bool { record == nil && detachedInfo != nil }
@@ -133,6 +138,11 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// For a detached fairy: `reset` (terminateOnly), the reset action, `closeDetached`, and the
     /// connection is closed. A second `close()` does nothing. Errors during the reset are logged
     /// and invalidate the record; they never escape `close()`.
+    ///
+    /// If the record closed the connection while the fairy held it (`fairy.record?.invalidate()`),
+    /// the connection is not touched again: no `reset` event and no rollback, only `checkin` with
+    /// no connection. SQLAlchemy's explicit close would still reset the closed connection; its
+    /// garbage-collection path already behaves like this.
     @inlinable
     public func close() {
         close(transactionWasReset: false)
@@ -156,9 +166,11 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
             finishWithoutRecord(transactionWasReset: transactionWasReset)
             return
         }
-        // SQLAlchemy logs the return before the reset it performs.
-        context.log(.debug, "Connection being returned to pool")
-        if let box = box.take() {
+        // A box the record has closed stays untouched: SQLAlchemy's finaliser, too, resets only
+        // the connection the record still holds.
+        if let box = box.take(), !box.isClosedByRecord {
+            // SQLAlchemy logs the return before the reset it performs.
+            context.log(.debug, "Connection being returned to pool")
             if !transactionWasReset && context.rollsBackQuietly {
                 do {
                     try context.dialect.doRollback(box.value)
@@ -189,7 +201,8 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// record is already gone.
     @usableFromInline
     func finishWithoutRecord(transactionWasReset: Bool) {
-        if let box = box.take() {
+        // A detached fairy whose record had already closed the connection has nothing to close.
+        if let box = box.take(), !box.isClosedByRecord {
             reset(box.value, record: nil, transactionWasReset: transactionWasReset)
         }
         pool.fairyFinished(self)
@@ -254,16 +267,17 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// ("Can't invalidate an already-closed connection.") and does nothing.
     ///
     /// Difference from SQLAlchemy: hard-invalidating a *detached* fairy terminates its connection,
-    /// where SQLAlchemy drops it unclosed.
+    /// where SQLAlchemy leaves it open and only forgets it; the pool no longer knows that
+    /// connection, so nothing else would ever close it.
     public func invalidate(_ error: (any Error)? = nil, soft: Bool = false) {
-        guard let connection = box?.value else {
+        guard let held = box else {
             context.log(.warning, "Can't invalidate an already-closed connection.")
             return
         }
         if let record {
             record.invalidate(error, soft: soft)
-        } else if !soft {
-            context.closeQuietly(connection, terminate: true)
+        } else if !soft && !held.isClosedByRecord {
+            context.closeQuietly(held.value, terminate: true)
         }
         guard !soft else { return }
         box = nil
@@ -276,15 +290,22 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// `detach` event fires, and the fairy keeps the connection, which no longer counts against
     /// the pool's limits. ``info`` becomes a private copy. Closing the detached fairy closes the
     /// connection. Calling `detach()` again does nothing.
+    ///
+    /// `detach` fires with the fairy's own connection, as in SQLAlchemy, even when the record has
+    /// already closed it (after `fairy.record?.invalidate()`); such a fairy then has nothing to
+    /// reset or close.
+    ///
+    /// Difference from SQLAlchemy: closing a detached fairy whose reset fails still closes
+    /// (terminates) the connection; SQLAlchemy skips `closeDetached` and the close, and leaks it.
     public func detach() {
         guard let record, counter > 0 else { return }
-        let taken = record.takeConnectionForDetach()
+        _ = record.takeConnectionForDetach()
         record.removeHolder()
         detachedInfo = record.info
         self.recordStorage = nil
         pool.returnRecord(record)
-        if let taken {
-            context.events.fireDetach(taken.value, record)
+        if let connection = box?.value {
+            context.events.fireDetach(connection, record)
         }
         context.log(.debug, "Connection detached from pool")
     }
