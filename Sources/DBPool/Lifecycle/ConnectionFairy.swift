@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The handle a caller gets from one checkout: a short-lived proxy over a pooled driver
 /// connection. SQLAlchemy's `_ConnectionFairy` (`PoolProxiedConnection`).
 ///
@@ -9,7 +11,9 @@
 /// pool's log handler: the Swift analogue of SQLAlchemy's weakref finaliser.
 ///
 /// A fairy belongs to one holder at a time. It may be handed to another task or thread, but not
-/// used from two at once.
+/// used from two at once. The one exception is ``close()``: two threads closing the same fairy at
+/// once is a common slip, so exactly one of them returns the connection and the other does
+/// nothing.
 ///
 /// Difference from SQLAlchemy, which makes a new fairy per checkout: a QueuePool keeps a closed
 /// fairy with its record and hands the same object to that record's next checkout, if nothing
@@ -50,7 +54,14 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     @usableFromInline @exclusivity(unchecked) var recordStorage: ConnectionRecord<Connection>?
     /// SQLAlchemy's re-entrancy counter: nested checkouts of the same fairy (SingletonThreadPool)
     /// increment it, and only the close that brings it back to zero returns the connection.
-    @usableFromInline @exclusivity(unchecked) var counter = 0
+    /// Atomic so that of two concurrent closes exactly one wins the step to zero; the rest of the
+    /// fairy is still one holder's at a time.
+    @usableFromInline let nesting = Atomic<Int>(0)
+    /// ``nesting`` for the steps that run on the holder's thread alone (checkout, invalidate).
+    @inlinable var counter: Int {
+        get { nesting.load(ordering: .relaxed) }
+        set { nesting.store(newValue, ordering: .relaxed) }
+    }
     /// The thread that checked the fairy out (SingletonThreadPool's per-thread bookkeeping).
     var ownerThread: UInt = 0
     @usableFromInline var detachedInfo: [String: any Sendable]?
@@ -143,6 +154,9 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// the connection is not touched again: no `reset` event and no rollback, only `checkin` with
     /// no connection. SQLAlchemy's explicit close would still reset the closed connection; its
     /// garbage-collection path already behaves like this.
+    ///
+    /// Two threads calling `close()` on the same fairy at once is misuse, but safe: one of them
+    /// returns the connection and the other does nothing, as a second `close()` does.
     @inlinable
     public func close() {
         close(transactionWasReset: false)
@@ -152,10 +166,29 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// transaction, so the pool skips its rollback (a commit is still issued in `.commit` mode).
     @inlinable
     public func close(transactionWasReset: Bool) {
-        guard counter > 0 else { return }
-        counter -= 1
-        guard counter == 0 else { return }
+        // The common close takes the counter from 1 to 0 in one step; only the caller whose step
+        // it was goes on, so a concurrent second close cannot return the record twice.
+        guard nesting.compareExchange(expected: 1, desired: 0, ordering: .acquiringAndReleasing).exchanged else {
+            closeNestedOrClosed(transactionWasReset: transactionWasReset)
+            return
+        }
         finishReturn(transactionWasReset: transactionWasReset)
+    }
+
+    /// A close that did not find the counter at 1: the end of a nested checkout (above 1), or a
+    /// fairy that is already closed (0), where it does nothing.
+    @usableFromInline
+    func closeNestedOrClosed(transactionWasReset: Bool) {
+        var current = nesting.load(ordering: .relaxed)
+        while current > 0 {
+            let (exchanged, original) = nesting.compareExchange(
+                expected: current, desired: current - 1, ordering: .acquiringAndReleasing)
+            if exchanged {
+                if current == 1 { finishReturn(transactionWasReset: transactionWasReset) }
+                return
+            }
+            current = original
+        }
     }
 
     /// `reusable` is false when called from `deinit`: a fairy being freed cannot be kept.

@@ -79,7 +79,7 @@ public final class SingletonThreadPool<Connection>: Pool, RecordPool, @unchecked
         let thread = currentThreadID()
         return try lock.withLock {
             if let current = threadFairies[thread]?.fairy, current.counter > 0 {
-                current.counter += 1
+                current.nesting.wrappingAdd(1, ordering: .relaxed)
                 return current
             }
             let record: ConnectionRecord<Connection>
