@@ -130,6 +130,9 @@ private final class MFairy {
 
 private struct MConn {
     var closeCount = 0
+    /// Closed by its record (invalidation, dispose, recycle) while a fairy may still hold it:
+    /// that fairy is no longer valid and never calls the driver on it again.
+    var closedByRecord = false
     var dropped = false
     var failReset = false
 }
@@ -195,6 +198,7 @@ private final class Model {
         guard let c = r.conn else { return }
         emit("close", c)
         r.conn = nil
+        conns[c].closedByRecord = true
         closeDriver(c)
     }
 
@@ -352,7 +356,8 @@ private final class Model {
     func dispose(_ pool: MPool) {
         switch pool.kind {
         case .queue:
-            for r in pool.idle { closeConnection(r) }
+            // Taken out one by one, as checkouts would take them.
+            for r in config.lifo ? pool.idle.reversed() : pool.idle { closeConnection(r) }
             pool.open -= pool.idle.count
             pool.idle = []
         case .null:
@@ -379,7 +384,7 @@ private final class Model {
 
     private func finishReturn(_ f: MFairy, transactionWasReset: Bool) {
         let r = f.record
-        if let c = f.conn { reset(c, record: r, transactionWasReset: transactionWasReset) }
+        if let c = f.conn, !conns[c].closedByRecord { reset(c, record: r, transactionWasReset: transactionWasReset) }
         f.conn = nil
         f.record = nil
         if let r {
@@ -410,7 +415,7 @@ private final class Model {
         guard let c = f.conn else { return }
         if let r = f.record {
             invalidate(r, soft: soft)
-        } else if !soft {
+        } else if !soft && !conns[c].closedByRecord {
             closeDriver(c)
         }
         guard !soft else { return }
@@ -421,25 +426,32 @@ private final class Model {
 
     func invalidateAll(triggeredBy f: MFairy?) {
         advanceGeneration(current, triggeredBy: f?.record)
-        if let f, f.conn != nil { invalidate(f, soft: false) }
+        if let f, isValid(f) { invalidate(f, soft: false) }
     }
 
     func detach(_ f: MFairy) {
         guard let r = f.record, f.counter > 0 else { return }
-        let c = r.conn
         r.conn = nil
         r.holders -= 1
         f.detached = true
         f.record = nil
         returnRecord(r)
-        if let c { emit("detach", c) }
+        // SQLAlchemy fires it with the fairy's own connection, even one its record has closed.
+        if let c = f.conn { emit("detach", c) }
+    }
+
+    func isValid(_ f: MFairy) -> Bool {
+        guard let c = f.conn else { return false }
+        return !conns[c].closedByRecord
     }
 
     /// Whether detaching `f` stays inside the model: not a record other fairies share (see the
     /// file comment).
     func canDetach(_ f: MFairy) -> Bool {
         guard let r = f.record, f.counter > 0 else { return true }
-        return r.holders == 1 && f.conn != nil && r.conn == f.conn
+        // A record that closed the fairy's connection under it (dispose) holds none: detach then
+        // fires with the fairy's connection and leaves nothing to close.
+        return r.holders == 1 && f.conn != nil && (r.conn == f.conn || r.conn == nil)
     }
 }
 
@@ -756,7 +768,7 @@ private final class Sequence {
         for (i, pair) in fairies.enumerated() {
             let real = pair.real, m = pair.model
             let conn = index(of: real.dbapiConnection)
-            if conn != m.conn || real.isValid != (m.conn != nil) || (real.record != nil) != (m.record != nil) || real.isDetached != m.detached {
+            if conn != m.conn || real.isValid != model.isValid(m) || (real.record != nil) != (m.record != nil) || real.isDetached != m.detached {
                 problems.append("fairy f\(i): expected conn \(m.conn.map { "c\($0)" } ?? "nil"), record \(m.record != nil), detached \(m.detached); "
                     + "got conn \(conn.map { "c\($0)" } ?? "nil"), record \(real.record != nil), detached \(real.isDetached)")
             }

@@ -24,6 +24,11 @@ public protocol Dialect<Connection>: Sendable {
     /// throws for any other failure. An error thrown here that ``isDisconnect(_:connection:)``
     /// recognises counts as a `false` answer.
     func doPing(_ connection: Connection) throws -> Bool
+    /// Whether ``doPing(_:)`` can answer at all. `false` says it always throws
+    /// ``PoolError/pingNotSupported``; a QueuePool then rejects `keepAlive`, which would
+    /// otherwise take every unanswered ping for a dead connection and replace it. The default is
+    /// `true`; ``DefaultDialect`` says `false`.
+    var supportsPing: Bool { get }
     /// Whether `error` means the connection (or the database) is gone. The default is `false`.
     func isDisconnect(_ error: any Error, connection: Connection?) -> Bool
 }
@@ -33,6 +38,8 @@ extension Dialect {
     public func doTerminate(_ connection: Connection) throws { try doClose(connection) }
     /// The default knows no disconnect errors.
     public func isDisconnect(_ error: any Error, connection: Connection?) -> Bool { false }
+    /// A dialect that implements ``doPing(_:)`` is taken to be able to ping.
+    public var supportsPing: Bool { true }
 }
 
 extension Dialect where Connection: DBAPIConnection {

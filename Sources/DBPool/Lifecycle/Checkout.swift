@@ -21,8 +21,11 @@ enum Checkout {
         } else {
             fairy = try reconnectAndMakeFairy(pool: pool, queuePool: queuePool, record: record, site: site)
         }
+        // Read before the counter's atomic store: past it, the optimiser keeps an extra retain
+        // of the fairy around the read.
+        let needsCheckoutLogic = fairy.needsCheckoutLogic
         fairy.counter = 1
-        if fairy.needsCheckoutLogic {
+        if needsCheckoutLogic {
             try runCheckoutLogic(fairy)
         }
         fairy.context.log(.debug, "Connection checked out from pool")

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The handle a caller gets from one checkout: a short-lived proxy over a pooled driver
 /// connection. SQLAlchemy's `_ConnectionFairy` (`PoolProxiedConnection`).
 ///
@@ -9,7 +11,9 @@
 /// pool's log handler: the Swift analogue of SQLAlchemy's weakref finaliser.
 ///
 /// A fairy belongs to one holder at a time. It may be handed to another task or thread, but not
-/// used from two at once.
+/// used from two at once. The one exception is ``close()``: two threads closing the same fairy at
+/// once is a common slip, so exactly one of them returns the connection and the other does
+/// nothing.
 ///
 /// Difference from SQLAlchemy, which makes a new fairy per checkout: a QueuePool keeps a closed
 /// fairy with its record and hands the same object to that record's next checkout, if nothing
@@ -50,7 +54,14 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     @usableFromInline @exclusivity(unchecked) var recordStorage: ConnectionRecord<Connection>?
     /// SQLAlchemy's re-entrancy counter: nested checkouts of the same fairy (SingletonThreadPool)
     /// increment it, and only the close that brings it back to zero returns the connection.
-    @usableFromInline @exclusivity(unchecked) var counter = 0
+    /// Atomic so that of two concurrent closes exactly one wins the step to zero; the rest of the
+    /// fairy is still one holder's at a time.
+    @usableFromInline let nesting = Atomic<Int>(0)
+    /// ``nesting`` for the steps that run on the holder's thread alone (checkout, invalidate).
+    @inlinable var counter: Int {
+        get { nesting.load(ordering: .relaxed) }
+        set { nesting.store(newValue, ordering: .relaxed) }
+    }
     /// Whether an async caller checked the fairy out, so that its return runs on the pool's driver
     /// threads (see ``close()``).
     @usableFromInline @exclusivity(unchecked) var returnsOnDriverThreads = false
@@ -112,8 +123,13 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
         returnDropped()
     }
 
-    /// Whether the fairy still has a live driver connection.
-    public var isValid: Bool { box != nil }
+    /// Whether the fairy still has a live driver connection: `false` once it is closed or
+    /// invalidated, and also once its record has closed the connection under it (for example
+    /// `fairy.record?.invalidate()`, or `dispose()` on an AssertionPool or StaticPool).
+    public var isValid: Bool {
+        guard let box else { return false }
+        return !box.isClosedByRecord
+    }
 
     /// Whether the fairy has been detached from its pool.
     public var isDetached: Bool { record == nil && detachedInfo != nil }
@@ -160,6 +176,14 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// threads and returns at once, so no driver call runs on the calling (cooperative) thread.
     /// The fairy is closed when `close()` returns (``dbapiConnection`` and ``record`` are `nil`);
     /// the connection is back in the pool a moment later. Use ``closeAndWait()`` to wait for that.
+    ///
+    /// If the record closed the connection while the fairy held it (`fairy.record?.invalidate()`),
+    /// the connection is not touched again: no `reset` event and no rollback, only `checkin` with
+    /// no connection. SQLAlchemy's explicit close would still reset the closed connection; its
+    /// garbage-collection path already behaves like this.
+    ///
+    /// Two threads calling `close()` on the same fairy at once is misuse, but safe: one of them
+    /// returns the connection and the other does nothing, as a second `close()` does.
     @inlinable
     public func close() {
         close(transactionWasReset: false)
@@ -169,9 +193,12 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// transaction, so the pool skips its rollback (a commit is still issued in `.commit` mode).
     @inlinable
     public func close(transactionWasReset: Bool) {
-        guard counter > 0 else { return }
-        counter -= 1
-        guard counter == 0 else { return }
+        // The common close takes the counter from 1 to 0 in one step; only the caller whose step
+        // it was goes on, so a concurrent second close cannot return the record twice.
+        guard nesting.compareExchange(expected: 1, desired: 0, ordering: .acquiringAndReleasing).exchanged else {
+            closeNestedOrClosed(transactionWasReset: transactionWasReset)
+            return
+        }
         if returnsOnDriverThreads, let executor = context.driverExecutor, !executor.isCurrent {
             returnOnDriverThreads(executor, transactionWasReset: transactionWasReset)
             return
@@ -204,6 +231,28 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
         }
     }
 
+    /// A close that did not find the counter at 1: the end of a nested checkout (above 1), or a
+    /// fairy that is already closed (0), where it does nothing.
+    @usableFromInline
+    func closeNestedOrClosed(transactionWasReset: Bool) {
+        var current = nesting.load(ordering: .relaxed)
+        while current > 0 {
+            let (exchanged, original) = nesting.compareExchange(
+                expected: current, desired: current - 1, ordering: .acquiringAndReleasing)
+            if exchanged {
+                if current == 1 {
+                    if returnsOnDriverThreads, let executor = context.driverExecutor, !executor.isCurrent {
+                        returnOnDriverThreads(executor, transactionWasReset: transactionWasReset)
+                    } else {
+                        finishReturn(transactionWasReset: transactionWasReset)
+                    }
+                }
+                return
+            }
+            current = original
+        }
+    }
+
     /// `reusable` is false when called from `deinit`: a fairy being freed cannot be kept.
     @inlinable
     func finishReturn(transactionWasReset: Bool, reusable: Bool = true) {
@@ -214,7 +263,8 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     @inlinable
     func finishReturn(record: consuming ConnectionRecord<Connection>?, box: consuming ConnectionBox<Connection>?, transactionWasReset: Bool, reusable: Bool) {
         guard let record = record.take() else {
-            if let box = box.take() {
+            // A detached fairy whose record had already closed the connection has nothing to close.
+            if let box = box.take(), !box.isClosedByRecord {
                 Self.reset(box.value, record: nil, transactionWasReset: transactionWasReset, context: context)
             }
             pool.fairyFinished(self)
@@ -245,7 +295,7 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
         let queuePool = self.queuePool.map { $0.takeUnretainedValue() }
         let finish: @Sendable () -> Void = {
             guard let record else {
-                if let box { Self.reset(box.value, record: nil, transactionWasReset: false, context: context) }
+                if let box, !box.isClosedByRecord { Self.reset(box.value, record: nil, transactionWasReset: false, context: context) }
                 return
             }
             Self.resetForReturn(record: record, box: box, transactionWasReset: false, context: context)
@@ -272,7 +322,9 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     static func resetForReturn(record: ConnectionRecord<Connection>, box: consuming ConnectionBox<Connection>?, transactionWasReset: Bool, context: PoolContext<Connection>) {
         // SQLAlchemy logs the return before the reset it performs.
         context.log(.debug, "Connection being returned to pool")
-        if let box = box.take() {
+        // A box the record has closed stays untouched: SQLAlchemy's finaliser, too, resets only
+        // the connection the record still holds.
+        if let box = box.take(), !box.isClosedByRecord {
             if !transactionWasReset && context.rollsBackQuietly {
                 do {
                     try context.dialect.doRollback(box.value)
@@ -345,16 +397,17 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// ("Can't invalidate an already-closed connection.") and does nothing.
     ///
     /// Difference from SQLAlchemy: hard-invalidating a *detached* fairy terminates its connection,
-    /// where SQLAlchemy drops it unclosed.
+    /// where SQLAlchemy leaves it open and only forgets it; the pool no longer knows that
+    /// connection, so nothing else would ever close it.
     public func invalidate(_ error: (any Error)? = nil, soft: Bool = false) {
-        guard let connection = box?.value else {
+        guard let held = box else {
             context.log(.warning, "Can't invalidate an already-closed connection.")
             return
         }
         if let record {
             record.invalidate(error, soft: soft)
-        } else if !soft {
-            context.closeQuietly(connection, terminate: true)
+        } else if !soft && !held.isClosedByRecord {
+            context.closeQuietly(held.value, terminate: true)
         }
         guard !soft else { return }
         box = nil
@@ -367,15 +420,22 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// `detach` event fires, and the fairy keeps the connection, which no longer counts against
     /// the pool's limits. ``info`` becomes a private copy. Closing the detached fairy closes the
     /// connection. Calling `detach()` again does nothing.
+    ///
+    /// `detach` fires with the fairy's own connection, as in SQLAlchemy, even when the record has
+    /// already closed it (after `fairy.record?.invalidate()`); such a fairy then has nothing to
+    /// reset or close.
+    ///
+    /// Difference from SQLAlchemy: closing a detached fairy whose reset fails still closes
+    /// (terminates) the connection; SQLAlchemy skips `closeDetached` and the close, and leaks it.
     public func detach() {
         guard let record, counter > 0 else { return }
-        let taken = record.takeConnectionForDetach()
+        _ = record.takeConnectionForDetach()
         record.removeHolder()
         detachedInfo = record.info
         self.recordStorage = nil
         pool.returnRecord(record)
-        if let taken {
-            context.events.fireDetach(taken.value, record)
+        if let connection = box?.value {
+            context.events.fireDetach(connection, record)
         }
         context.log(.debug, "Connection detached from pool")
     }

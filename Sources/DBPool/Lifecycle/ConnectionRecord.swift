@@ -246,6 +246,8 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
         context.counters.countClose(reason)
         context.events.fireClose(connection, self)
         context.log(.debug, terminate ? "Hard-closing connection" : "Closing connection")
+        // A fairy may still hold this box; it must not reset or close the connection again.
+        box?.markClosedByRecord()
         box = nil
         context.closeQuietly(connection, terminate: terminate)
     }

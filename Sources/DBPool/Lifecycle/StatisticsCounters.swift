@@ -25,6 +25,9 @@ public enum CloseReason: String, Sendable, CaseIterable, CustomStringConvertible
 final class StatisticsCounters: Sendable {
     let created = Atomic<Int>(0)
     let connectFailures = Atomic<Int>(0)
+    /// Successful checkouts, for the pool kinds without a state machine (QueuePool counts its
+    /// own, under its lock).
+    let checkouts = Atomic<Int>(0)
     private let overflow = Atomic<Int>(0)
     private let recycle = Atomic<Int>(0)
     private let invalidated = Atomic<Int>(0)
@@ -43,6 +46,12 @@ final class StatisticsCounters: Sendable {
         case .shutdown: shutdown.load(ordering: .relaxed)
         case .disposed: disposed.load(ordering: .relaxed)
         }
+    }
+
+    /// Counts a checkout that has succeeded: called once the fairy is ready, so a checkout that
+    /// fails in the creator, the pre-ping or a checkout listener is not counted.
+    func countCheckout() {
+        checkouts.wrappingAdd(1, ordering: .relaxed)
     }
 
     func countClose(_ reason: CloseReason) {

@@ -7,13 +7,18 @@ public struct PoolStatistics: Sendable, CustomStringConvertible {
     public var idle: Int
     /// Records checked out (including ones being created for a checkout).
     public var inUse: Int
-    /// Records beyond `poolSize` (QueuePool; 0 elsewhere).
+    /// Connections open beyond `poolSize` right now: `max(0, size - poolSize)`, so never
+    /// negative (QueuePool; always 0 for an unlimited QueuePool and for the other kinds).
+    /// ``QueuePool/overflow`` keeps SQLAlchemy's signed `overflow()`, which is negative while the
+    /// pool holds fewer than `poolSize` connections.
     public var overflow: Int
     /// Checkouts waiting for a connection now.
     public var waiters: Int
     /// Connections being opened now.
     public var connecting: Int
-    /// Successful checkouts since the pool was created.
+    /// Successful checkouts since the pool was created, on every pool kind. A checkout that fails
+    /// (in the creator, the pre-ping or a `checkout` listener) is not counted, nor is a nested
+    /// SingletonThreadPool checkout that hands the thread's current fairy out again.
     public var checkouts: Int
     /// Checkouts that had to wait (served or timed out).
     public var waits: Int
@@ -45,7 +50,8 @@ public struct PoolStatistics: Sendable, CustomStringConvertible {
 
     static func fromCounters(_ counters: StatisticsCounters) -> PoolStatistics {
         PoolStatistics(
-            size: 0, idle: 0, inUse: 0, overflow: 0, waiters: 0, connecting: 0, checkouts: 0, waits: 0,
+            size: 0, idle: 0, inUse: 0, overflow: 0, waiters: 0, connecting: 0,
+            checkouts: counters.checkouts.load(ordering: .relaxed), waits: 0,
             totalWaitTime: .zero, maxWaitTime: .zero, timeouts: 0,
             connectionsCreated: counters.created.load(ordering: .relaxed),
             connectFailures: counters.connectFailures.load(ordering: .relaxed),

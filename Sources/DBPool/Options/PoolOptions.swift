@@ -40,7 +40,8 @@ public struct PoolOptions: Sendable {
     public var idleTimeout: Duration?
     /// QueuePool: ping idle connections that have been idle this long, in the background, and
     /// replace those that fail, so a dead database is noticed before a request finds it. Needs a
-    /// dialect that can ping. `nil` (the default) is off. Must be > 0.
+    /// dialect that can ping (``Dialect/supportsPing``): a QueuePool over ``DefaultDialect``
+    /// rejects it. `nil` (the default) is off. Must be > 0.
     public var keepAlive: Duration?
     /// QueuePool: at most this many connections are being opened at once; further checkouts that
     /// need a new connection wait for one of those to finish or for a returned connection.

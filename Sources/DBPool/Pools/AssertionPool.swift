@@ -77,12 +77,10 @@ public final class AssertionPool<Connection>: Pool, SimplePoolKind, @unchecked S
             }
             isCheckedOut = true
             checkoutLocation = site.description
-            do {
-                return try Checkout.run(pool: self, record: current, site: site)
-            } catch {
-                // The failed checkout already gave the record back through returnRecord.
-                throw error
-            }
+            // A failed checkout has already given the record back through returnRecord.
+            let fairy = try Checkout.run(pool: self, record: current, site: site)
+            context.counters.countCheckout()
+            return fairy
         }
     }
 

@@ -8,7 +8,7 @@ public final class NullPool<Connection>: Pool, SimplePoolKind {
     /// Connections checked out and not yet returned (for shutdown's grace period).
     private let lent = Atomic<Int>(0)
 
-    /// Counters only (a NullPool holds nothing idle); see ``PoolStatistics``.
+    /// Counters only (a NullPool holds nothing idle), `checkouts` included; see ``PoolStatistics``.
     public var statistics: PoolStatistics { PoolStatistics.fromCounters(context.counters) }
 
     /// The pool's event hooks.
@@ -47,7 +47,9 @@ public final class NullPool<Connection>: Pool, SimplePoolKind {
         let record = try ConnectionRecord.connected(context: context)
         // Every record handed to Checkout.run comes back through returnRecord exactly once.
         lent.add(1, ordering: .relaxed)
-        return try Checkout.run(pool: self, record: record, site: site)
+        let fairy = try Checkout.run(pool: self, record: record, site: site)
+        context.counters.countCheckout()
+        return fairy
     }
 
     /// Opens a new connection on the pool's driver threads; nothing to wait for.

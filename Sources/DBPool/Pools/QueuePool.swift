@@ -71,6 +71,11 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         if poolSize > 0 && options.minIdle > poolSize {
             throw PoolError.invalidArgument("minIdle must be between 0 and poolSize (\(poolSize)); got \(options.minIdle)")
         }
+        // Every unanswered ping would count as a dead connection: healthy ones would be closed
+        // and reopened each interval.
+        if let keepAlive = options.keepAlive, !context.dialect.supportsPing {
+            throw PoolError.invalidArgument("keepAlive (\(keepAlive)) needs a dialect that can ping, and this one cannot (DefaultDialect's doPing throws pingNotSupported); pass a dialect that implements doPing, or leave keepAlive nil")
+        }
         self.size = poolSize
         self.maxOverflow = poolSize == 0 ? -1 : maxOverflow
         self.timeout = timeout
@@ -152,7 +157,9 @@ public final class QueuePool<Connection>: Pool, RecordPool {
             snapshot.size = machine.open
             snapshot.idle = machine.checkedIn
             snapshot.inUse = machine.checkedOut
-            snapshot.overflow = machine.overflow
+            // The signed SQLAlchemy value stays on `overflow`; a gauge of extra connections that
+            // reads -4 on a fresh pool would mislead a dashboard.
+            snapshot.overflow = Swift.max(0, machine.overflow)
             snapshot.waiters = machine.waiting
             snapshot.connecting = machine.connecting
             snapshot.checkouts = machine.counters.checkouts

@@ -80,7 +80,7 @@ public final class SingletonThreadPool<Connection>: Pool, SimplePoolKind, @unche
         let thread = currentThreadID()
         return try lock.withLock {
             if let current = threadFairies[thread]?.fairy, current.counter > 0 {
-                current.counter += 1
+                current.nesting.wrappingAdd(1, ordering: .relaxed)
                 return current
             }
             let record: ConnectionRecord<Connection>
@@ -95,6 +95,7 @@ public final class SingletonThreadPool<Connection>: Pool, SimplePoolKind, @unche
             let fairy = try Checkout.run(pool: self, record: record, site: site)
             fairy.ownerThread = thread
             threadFairies[thread] = UnownedFairy(fairy: fairy)
+            context.counters.countCheckout()
             return fairy
         }
     }

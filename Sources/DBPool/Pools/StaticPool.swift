@@ -73,7 +73,9 @@ public final class StaticPool<Connection>: Pool, SimplePoolKind, @unchecked Send
                 shared = try ConnectionRecord.connected(context: context, guardLock: lock)
                 record = shared
             }
-            return try Checkout.run(pool: self, record: shared, site: site)
+            let fairy = try Checkout.run(pool: self, record: shared, site: site)
+            context.counters.countCheckout()
+            return fairy
         }
     }
 

@@ -479,10 +479,14 @@ struct QueueStateMachine<Record: PoolSlot> {
     }
 
     /// Takes every idle record out for `dispose()`. They stay counted in `open` until the caller
-    /// has closed them and called `closed`.
+    /// has closed them and called `closed`. In the order checkouts would take them, as
+    /// SQLAlchemy's `dispose()` gets them from its queue one by one: under LIFO the most recently
+    /// returned comes first, so listeners see the same `close` events in the same order.
     @usableFromInline
     mutating func drainIdle() -> [Record] {
-        idle.removeAll()
+        var drained = idle.removeAll()
+        if useLIFO { drained.reverse() }
+        return drained
     }
 
     /// Starts a shutdown: no new checkouts; returns the queued waiters (to fail) and the idle
