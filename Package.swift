@@ -27,11 +27,15 @@ let package = Package(
             providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
         ),
         .target(name: "DBPoolPostgres", dependencies: ["DBPool", "CLibPQ"]),
-        .executableTarget(name: "dbpool-demo", dependencies: ["DBPool", "DBPoolSQLite", "DBPoolPostgres"]),
+        // The demo's testable parts (password redaction); not a product.
+        .target(name: "DBPoolDemoSupport"),
+        .executableTarget(name: "dbpool-demo", dependencies: ["DBPool", "DBPoolSQLite", "DBPoolPostgres", "DBPoolDemoSupport"]),
         .testTarget(name: "DBPoolTests", dependencies: ["DBPool", "DBPoolTesting"]),
         .testTarget(name: "DBPoolTestingTests", dependencies: ["DBPool", "DBPoolTesting"]),
         .testTarget(name: "DBPoolSQLiteTests", dependencies: ["DBPool", "DBPoolTesting", "DBPoolSQLite"]),
         .testTarget(name: "DBPoolPostgresTests", dependencies: ["DBPool", "DBPoolTesting", "DBPoolPostgres"]),
+        // Also runs the built dbpool-demo binary (signals, --postgres failures).
+        .testTarget(name: "DBPoolDemoTests", dependencies: ["DBPoolDemoSupport", "DBPoolSQLite"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import DBPool
+import DBPoolDemoSupport
 import DBPoolPostgres
 import DBPoolSQLite
 import Foundation
@@ -35,6 +36,8 @@ struct Backend<D: Dialect>: Sendable where D.Connection: SQLConnection {
     /// Removes what the demo created. Runs after the pool is disposed, so it uses no pooled
     /// connection (one may have been killed by the last chaos strike).
     var teardown: @Sendable () -> Void
+    /// Whether `teardown` has anything to remove after `Workload.setUp` failed.
+    var teardownAfterFailedSetup: Bool
     /// How `--chaos` works on this database.
     var chaos: ChaosPlan<D.Connection>
 }
@@ -135,6 +138,8 @@ extension Backend where D == SQLiteDialect {
     /// A fresh SQLite database file in the temporary directory, deleted by `teardown`.
     static func sqlite(chaos: Bool, stats: RunStats) -> Backend {
         let path = NSTemporaryDirectory() + "dbpool-demo-\(getpid())-\(randomHex()).sqlite3"
+        let suffixes = ["", "-wal", "-shm", "-journal"]
+        for suffix in suffixes { emergencyCleanup.register(path + suffix) }
         let sqliteChaos = SQLiteChaos(stats: stats)
         let plan: ChaosPlan<SQLiteConnection> = chaos
             ? ChaosPlan(
@@ -165,8 +170,9 @@ extension Backend where D == SQLiteDialect {
             // another writer got there first.
             beginWrite: "BEGIN IMMEDIATE",
             teardown: {
-                for suffix in ["", "-wal", "-shm", "-journal"] { unlink(path + suffix) }
+                for suffix in suffixes { unlink(path + suffix) }
             },
+            teardownAfterFailedSetup: true,
             chaos: plan)
     }
 }
@@ -206,7 +212,7 @@ extension Backend where D == PostgresDialect {
             : .none
         return Backend(
             name: "PostgreSQL",
-            location: redactPassword(url),
+            location: ConnectionStringRedaction.redact(url),
             dialect: PostgresDialect(),
             connect: { try PostgresConnection(url: url) },
             // Set here rather than in the URL so that any URL or keyword string the user passes
@@ -230,6 +236,7 @@ extension Backend where D == PostgresDialect {
                     Terminal.emit("dbpool-demo: could not drop table \(table): \(error)\n")
                 }
             },
+            teardownAfterFailedSetup: false,
             chaos: plan)
     }
 }
@@ -239,19 +246,4 @@ func randomHex() -> String {
     let value = UInt32.random(in: .min ... .max)
     let digits = String(value, radix: 16)
     return String(repeating: "0", count: 8 - digits.count) + digits
-}
-
-/// `postgresql://user:secret@host/db` becomes `postgresql://user:***@host/db`, so that a summary
-/// pasted into a bug report does not leak the password. Keyword strings (`password=...`) too.
-func redactPassword(_ url: String) -> String {
-    if let scheme = url.range(of: "://") {
-        let rest = url[scheme.upperBound...]
-        guard let at = rest.lastIndex(of: "@") else { return url }
-        let userInfo = rest[..<at]
-        guard let colon = userInfo.firstIndex(of: ":") else { return url }
-        return String(url[..<userInfo.index(after: colon)]) + "***" + String(rest[at...])
-    }
-    return url.split(separator: " ", omittingEmptySubsequences: false).map { word in
-        word.lowercased().hasPrefix("password=") ? "password=***" : String(word)
-    }.joined(separator: " ")
 }

@@ -238,7 +238,9 @@ extension DemoOptions {
       0    the run completed (errors under --chaos are expected and counted)
       1    the database could not be set up, or no operation succeeded
       2    a bad flag or pool configuration
-      130  stopped by Ctrl-C, 143 by SIGTERM (cleanup and summary still happen)
+      130  stopped by Ctrl-C, 143 by SIGTERM (cleanup and summary still happen; a hold
+           is cut short). A second signal quits at once: it still deletes the temporary
+           SQLite files, and the process dies of the signal.
 
     EXAMPLES
       swift run dbpool-demo --duration 2

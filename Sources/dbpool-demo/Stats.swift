@@ -31,7 +31,7 @@ final class RunStats: Sendable {
     /// Counts a failed operation under its message.
     func recordError(_ error: any Error) {
         errors.add(1, ordering: .relaxed)
-        var message = singleLine(String(describing: error))
+        var message = scrubbedOfSecrets(singleLine(String(describing: error)))
         if message.count > 160 { message = String(message.prefix(157)) + "..." }
         errorKinds.withLock { kinds in
             if kinds[message] == nil, kinds.count >= Self.maxErrorKinds {

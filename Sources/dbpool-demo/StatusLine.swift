@@ -63,7 +63,7 @@ final class Terminal: Sendable {
     }
 
     static func emit(_ text: String) {
-        var text = text
+        var text = scrubbedOfSecrets(text)
         text.withUTF8 { buffer in
             guard let base = buffer.baseAddress else { return }
             var offset = 0

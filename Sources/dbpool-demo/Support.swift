@@ -1,5 +1,17 @@
+import DBPoolDemoSupport
 import Dispatch
 import Foundation
+import Synchronization
+
+/// The passwords of `--postgres`, hidden in everything the demo prints: libpq's error messages
+/// can quote parts of a connection string.
+let outputSecrets = Mutex<[String]>([])
+
+/// `text` with the passwords of `--postgres` masked.
+func scrubbedOfSecrets(_ text: String) -> String {
+    let secrets = outputSecrets.withLock { $0 }
+    return secrets.isEmpty ? text : ConnectionStringRedaction.scrub(text, secrets: secrets)
+}
 
 /// A dedicated OS thread that can be joined. Workers, the status line and the chaos driver each
 /// get one, because they block (in `pool.connect()`, in SQLite's busy wait, in `sleep`), and

@@ -176,7 +176,7 @@ final class Workload<D: Dialect>: Sendable where D.Connection: SQLConnection {
                     waits.record(ContinuousClock.now - requested)
                     checkedOut = true
                     let wrote = try operation(fairy, worker: worker, sequence: sequence)
-                    if let hold { sleepBriefly(hold) }
+                    if let hold { StopSignals.sleep(hold) }
                     return wrote
                 }
                 recordSuccess(wrote: wrote)
@@ -213,7 +213,7 @@ final class Workload<D: Dialect>: Sendable where D.Connection: SQLConnection {
                     waits.record(ContinuousClock.now - requested)
                     checkedOut = true
                     let wrote = try operation(fairy, worker: worker, sequence: sequence)
-                    if let hold { try await Task.sleep(for: hold) }
+                    if let hold { try await StopSignals.sleep(hold) }
                     return wrote
                 }
                 recordSuccess(wrote: wrote)

@@ -11,6 +11,7 @@ import Musl
 import Darwin
 #endif
 import DBPool
+import DBPoolDemoSupport
 import DBPoolPostgres
 import DBPoolSQLite
 
@@ -39,7 +40,10 @@ where D.Connection: SQLConnection {
     } catch {
         Terminal.emit("dbpool-demo: could not set up the \(backend.name) database at \(backend.location): \(error)\n")
         workload.pool.dispose()
-        backend.teardown()
+        // A failed setup created no PostgreSQL table (it is one CREATE TABLE), and trying to
+        // drop it would only fail again with a second, misleading error; SQLite's file exists
+        // as soon as the first connection opened it.
+        if backend.teardownAfterFailedSetup { backend.teardown() }
         return ExitStatus.failure
     }
     let result = options.useAsync ? await workload.runAsTasks() : workload.runOnThreads()
@@ -66,14 +70,10 @@ if options.showHelp {
     exit(ExitStatus.success)
 }
 
-// The first Ctrl-C (or SIGTERM) ends the run early but still deletes the database and prints
-// the summary; a second one kills the process the usual way, in case cleanup itself hangs.
-for stopSignal in [SIGINT, SIGTERM] {
-    signal(stopSignal) { received in
-        interruptSignal.store(received, ordering: .relaxed)
-        signal(received, SIG_DFL)
-    }
+if let url = options.postgresURL {
+    outputSecrets.withLock { $0 = ConnectionStringRedaction.passwords(in: url) }
 }
+StopSignals.install()
 
 let terminal = Terminal()
 let stats = RunStats()

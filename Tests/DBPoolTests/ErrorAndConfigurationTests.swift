@@ -89,13 +89,13 @@ final class ErrorAndConfigurationTests: XCTestCase {
     func testQueuePoolNegativePoolSize() {
         assertInvalidArgument(
             try QueuePool(poolSize: -1, dialect: MockDialect(), creator: MockDBAPI().creator()),
-            parameter: "poolSize", value: "-1", range: ">= 0")
+            parameter: "poolSize", value: "-1", range: "between 0 and 1000000")
     }
 
     func testQueuePoolMaxOverflowBelowMinusOne() {
         assertInvalidArgument(
             try QueuePool(poolSize: 5, maxOverflow: -2, dialect: MockDialect(), creator: MockDBAPI().creator()),
-            parameter: "maxOverflow", value: "-2", range: ">= -1")
+            parameter: "maxOverflow", value: "-2", range: "between -1 and 1000000")
     }
 
     func testQueuePoolNegativeTimeout() {
@@ -128,10 +128,10 @@ final class ErrorAndConfigurationTests: XCTestCase {
     func testSingletonThreadPoolSizeZero() {
         assertInvalidArgument(
             try SingletonThreadPool(poolSize: 0, dialect: MockDialect(), creator: MockDBAPI().creator()),
-            parameter: "poolSize", value: "0", range: ">= 1")
+            parameter: "poolSize", value: "0", range: "between 1 and 1000000")
         assertInvalidArgument(
             try SingletonThreadPool(poolSize: -3, dialect: MockDialect(), creator: MockDBAPI().creator()),
-            parameter: "poolSize", value: "-3", range: ">= 1")
+            parameter: "poolSize", value: "-3", range: "between 1 and 1000000")
     }
 
     // A rejected configuration never connects.

@@ -353,7 +353,7 @@ final class LifecycleTests: XCTestCase {
             }
         }
         XCTAssertEqual(message({ $0.minIdle = 5 }), "minIdle must be between 0 and poolSize (4); got 5")
-        XCTAssertEqual(message({ $0.minIdle = -1 }), "minIdle must be >= 0; got -1")
+        XCTAssertEqual(message({ $0.minIdle = -1 }), "minIdle must be between 0 and 1000000; got -1")
         XCTAssertEqual(message({ $0.maxConnecting = 0 }), "maxConnecting must be >= 1; got 0")
         XCTAssertEqual(message({ $0.recycleJitter = 0.6 }), "recycleJitter must be between 0 and 0.5 (a fraction of recycle); got 0.6")
         XCTAssertEqual(message({ $0.maxUsage = 0 }), "maxUsage must be nil (unlimited) or >= 1; got 0")

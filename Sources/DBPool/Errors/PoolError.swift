@@ -89,8 +89,9 @@ public struct PoolTimeoutDetail: Sendable, CustomStringConvertible {
 /// Formats a duration as seconds with two decimals, as SQLAlchemy's `%.2f`.
 func formatSeconds(_ duration: Duration) -> String {
     let (seconds, attoseconds) = duration.components
-    // Work in hundredths with round-half-up so that the text never depends on Foundation.
-    let hundredths = seconds * 100 + (attoseconds + 5_000_000_000_000_000) / 10_000_000_000_000_000
+    // Work in hundredths with round-half-up so that the text never depends on Foundation; in
+    // 128 bits, because any Int64 count of seconds times 100 must fit (a timeout may be huge).
+    let hundredths = Int128(seconds) * 100 + Int128((attoseconds + 5_000_000_000_000_000) / 10_000_000_000_000_000)
     let whole = hundredths / 100
     let fraction = abs(hundredths % 100)
     return "\(whole).\(fraction < 10 ? "0" : "")\(fraction)"

@@ -7,7 +7,8 @@
 /// error logged and counted), and the first success ends the backoff. Idle connections are still
 /// served throughout.
 public struct ConnectBackoff: Sendable, Equatable {
-    /// The wait after the first failure. Default 100 ms.
+    /// The wait after the first failure. Default 100 ms; > 0. Any larger duration is accepted
+    /// (`.seconds(Int64.max)` means, in effect, never retry).
     public var initial: Duration
     /// The longest wait. Default 10 s.
     public var maximum: Duration
@@ -25,15 +26,27 @@ public struct ConnectBackoff: Sendable, Equatable {
     }
 
     /// The wait before the next attempt after `failures` consecutive failures (1 or more).
+    /// Never more than `maximum` and never traps, for any value ``validate()`` accepts: growth
+    /// stops at the cap, and a wait longer than `Int64` nanoseconds can hold (292 years) is made
+    /// from seconds or scaled from `maximum` instead of converted to nanoseconds.
     func delay(afterFailures failures: Int, random: Double) -> Duration {
-        var delay = Double(initial.components.seconds) + Double(initial.components.attoseconds) * 1e-18
-        let cap = Double(maximum.components.seconds) + Double(maximum.components.attoseconds) * 1e-18
+        let cap = Self.seconds(maximum)
+        var delay = Self.seconds(initial)
         for _ in 1..<max(failures, 1) {
             delay *= multiplier
             if delay >= cap { break }
         }
-        delay = min(delay, cap) * (1 - jitter * random)
-        return .nanoseconds(Int64(delay * 1e9))
+        let shortened = 1 - jitter * random
+        // `Duration * Double` goes through a Double, which can round just past `maximum`.
+        guard delay < cap else { return min(maximum * shortened, maximum) }
+        // Whole nanoseconds while they fit, as before, so ordinary waits stay exact.
+        let nanoseconds = delay * shortened * 1e9
+        if nanoseconds < Double(Int64.max) { return .nanoseconds(Int64(nanoseconds)) }
+        return min(.seconds(delay * shortened), maximum)
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
 
     func validate() throws {

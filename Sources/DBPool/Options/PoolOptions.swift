@@ -1,3 +1,8 @@
+/// The most connections any size setting may ask for (`poolSize`, `maxOverflow`, `minIdle`):
+/// a million. It is far above what one database server accepts, so a larger value is a typo,
+/// and it keeps the pool's slot arithmetic (`poolSize + maxOverflow`) far from `Int.max`.
+let maximumConnectionCount = 1_000_000
+
 /// Settings shared by every pool kind. The SQLAlchemy settings come first, with SQLAlchemy's
 /// defaults; the lifecycle settings after them are off by default (except `maxConnecting`), so a
 /// pool with default options behaves exactly as SQLAlchemy's.
@@ -30,7 +35,8 @@ public struct PoolOptions: Sendable {
     /// `maxusage`). `nil` (the default) is unlimited; otherwise >= 1. All pool kinds.
     public var maxUsage: Int?
     /// QueuePool: keep at least this many idle connections, opening them at construction and
-    /// topping them up in the background. Default 0; at most `poolSize`.
+    /// topping them up in the background. Default 0; at most `poolSize` (at most 1,000,000 when
+    /// `poolSize` is 0, unlimited).
     public var minIdle: Int
     /// QueuePool with `minIdle`: construction throws the first connect error instead of starting
     /// with fewer connections. Default `false` (a failed pre-fill is logged and retried later).
@@ -131,8 +137,8 @@ public struct PoolOptions: Sendable {
         guard maxConnecting >= 1 else {
             throw PoolError.invalidArgument("maxConnecting must be >= 1; got \(maxConnecting)")
         }
-        guard minIdle >= 0 else {
-            throw PoolError.invalidArgument("minIdle must be >= 0; got \(minIdle)")
+        guard (0...maximumConnectionCount).contains(minIdle) else {
+            throw PoolError.invalidArgument("minIdle must be between 0 and \(maximumConnectionCount); got \(minIdle)")
         }
         for (name, value) in [("idleTimeout", idleTimeout), ("keepAlive", keepAlive), ("leakDetectionThreshold", leakDetectionThreshold)] {
             if let value, value <= .zero {

@@ -37,9 +37,11 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     @usableFromInline let state: Locked<Machine>
     private let maintenance: MaintenanceThread?
 
-    /// The number of connections kept idle for reuse (`poolSize`); 0 means no limit.
+    /// The number of connections kept idle for reuse (`poolSize`); 0 means no limit. Accepted
+    /// 0 to 1,000,000; a larger `poolSize` throws ``PoolError/invalidArgument(_:)``.
     public let size: Int
     /// Extra connections allowed beyond `size` (-1 means no limit; forced to -1 when `size` is 0).
+    /// Accepted -1 to 1,000,000.
     public let maxOverflow: Int
     /// How long `connect()` waits at the limit; `nil` waits forever.
     public let timeout: Duration?
@@ -57,11 +59,12 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         poolSize: Int, maxOverflow: Int, timeout: Duration?, useLIFO: Bool,
         context: PoolContext<Connection>
     ) throws {
-        guard poolSize >= 0 else {
-            throw PoolError.invalidArgument("poolSize must be >= 0 (0 means unlimited); got \(poolSize)")
+        // Bounded so that `poolSize + maxOverflow` can never overflow in the free-slot check.
+        guard (0...maximumConnectionCount).contains(poolSize) else {
+            throw PoolError.invalidArgument("poolSize must be between 0 and \(maximumConnectionCount) (0 means unlimited); got \(poolSize)")
         }
-        guard maxOverflow >= -1 else {
-            throw PoolError.invalidArgument("maxOverflow must be >= -1 (-1 means unlimited); got \(maxOverflow)")
+        guard (-1...maximumConnectionCount).contains(maxOverflow) else {
+            throw PoolError.invalidArgument("maxOverflow must be between -1 and \(maximumConnectionCount) (-1 means unlimited); got \(maxOverflow)")
         }
         if let timeout, timeout < .zero {
             throw PoolError.invalidArgument("timeout must be nil (wait forever) or a duration >= 0 seconds; got \(timeout)")

@@ -3,7 +3,7 @@
 /// fairy (its `close()` then only ends the nesting). Suits SQLite `:memory:` databases used from a
 /// few threads. SQLAlchemy's `SingletonThreadPool`.
 ///
-/// At most `poolSize` thread records are kept. A thread that arrives when the pool is full closes
+/// At most `poolSize` (1 to 1,000,000) thread records are kept. A thread that arrives when the pool is full closes
 /// other threads' records (even ones in use, as SQLAlchemy does); such a thread gets a new
 /// connection on its next checkout.
 ///
@@ -45,8 +45,8 @@ public final class SingletonThreadPool<Connection>: Pool, SimplePoolKind, @unche
     public var options: PoolOptions { context.options }
 
     init(poolSize: Int, context: PoolContext<Connection>) throws {
-        guard poolSize >= 1 else {
-            throw PoolError.invalidArgument("poolSize must be >= 1 (the number of threads to keep connections for); got \(poolSize)")
+        guard (1...maximumConnectionCount).contains(poolSize) else {
+            throw PoolError.invalidArgument("poolSize must be between 1 and \(maximumConnectionCount) (the number of threads to keep connections for); got \(poolSize)")
         }
         try context.options.validate()
         self.size = poolSize

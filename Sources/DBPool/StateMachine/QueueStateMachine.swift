@@ -434,7 +434,10 @@ struct QueueStateMachine<Record: PoolSlot> {
             consecutiveFailures += 1
             lastConnectError = failure
             if let backoff {
-                retryAt = timestamper.nanoseconds() &+ Timestamper.nanoseconds(backoff.delay(afterFailures: consecutiveFailures, random: random))
+                // Saturating: a wrapped sum would put a centuries-long backoff in the past.
+                let (sum, overflowed) = timestamper.nanoseconds().addingReportingOverflow(
+                    Timestamper.nanoseconds(backoff.delay(afterFailures: consecutiveFailures, random: random)))
+                retryAt = overflowed ? .max : sum
             }
             return []
         }
