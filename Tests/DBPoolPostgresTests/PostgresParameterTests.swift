@@ -25,7 +25,7 @@ final class PostgresParameterTests: XCTestCase {
         defer { try? conn.close() }
         try conn.execute("CREATE TEMP TABLE t (i int8, d float8, s text, b bytea, f bool, n int4, e bytea)")
         try conn.execute("INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                         [.integer(Int64.min), 2.5, "é'\"\\x", .bytes([0, 255, 1]), true, nil, .bytes([])])
+                         [.integer(Int64.min), 2.5, "é'\"\\x", .bytes([0, 255, 1]), true, .null, .bytes([])])
         let row = try XCTUnwrap(conn.queryRows("SELECT i, d, s, b, f, n, e FROM t").first)
         XCTAssertEqual(row.columns, ["i", "d", "s", "b", "f", "n", "e"])
         XCTAssertEqual(row.values, [.integer(Int64.min), .double(2.5), .text("é'\"\\x"), .bytes([0, 255, 1]),

@@ -25,7 +25,7 @@ final class SQLiteParameterTests: XCTestCase {
         let conn = try memory()
         try conn.execute("CREATE TABLE t (i, d, s, b, f, n)")
         try conn.execute("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)",
-                         [.integer(Int64.min), 2.5, "é'\"\u{0}x", .bytes([0, 255, 1]), true, nil])
+                         [.integer(Int64.min), 2.5, "é'\"\u{0}x", .bytes([0, 255, 1]), true, .null])
         let rows = try conn.queryRows("SELECT i, d, s, b, f, n FROM t")
         XCTAssertEqual(rows.count, 1)
         let row = try XCTUnwrap(rows.first)
@@ -48,7 +48,7 @@ final class SQLiteParameterTests: XCTestCase {
 
     func testTextRowsWithParametersMatchPlainQuery() throws {
         let conn = try memory()
-        XCTAssertEqual(try conn.query("SELECT ?, ?, ?, ?", [1, 2.5, "x", nil]), [["1", "2.5", "x", nil]])
+        XCTAssertEqual(try conn.query("SELECT ?, ?, ?, ?", [1, 2.5, "x", .null]), [["1", "2.5", "x", nil]])
         XCTAssertEqual(try conn.query("SELECT 1, 2.5, 'x', NULL"), [["1", "2.5", "x", nil]])
     }
 

@@ -34,12 +34,14 @@ public struct SQLRow: Sendable, Hashable, CustomStringConvertible {
 
     /// The value of the first column called `name`, or `nil` if there is none.
     public subscript(name: String) -> SQLValue? {
-        columns.firstIndex(of: name).flatMap { $0 < values.count ? values[$0] : nil }
+        // Optional.none spelled out: a bare `nil` could become SQLValue.null (it is nil-literal convertible).
+        guard let index = columns.firstIndex(of: name), index < values.count else { return Optional.none }
+        return values[index]
     }
 
     /// The value at `index`, or `nil` when the row has no such column.
     public func value(at index: Int) -> SQLValue? {
-        values.indices.contains(index) ? values[index] : nil
+        values.indices.contains(index) ? values[index] : Optional.none
     }
 
     /// `(name: value, …)`, or `(value, …)` without column names.

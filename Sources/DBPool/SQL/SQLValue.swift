@@ -10,7 +10,8 @@
 /// ```swift
 /// try connection.execute("INSERT INTO users (id, name, admin, photo) VALUES (?, ?, ?, ?)",
 ///                        [42, "alice", true, .bytes([0xFF, 0xD8])])
-/// try connection.execute("UPDATE users SET name = ? WHERE id = ?", [nil, 42])
+/// try connection.execute("UPDATE users SET name = ? WHERE id = ?", [.null, 42])
+/// try connection.execute("UPDATE users SET email = ? WHERE id = ?", [SQLValue(user.email), 42])  // String?
 /// ```
 ///
 /// A value is always sent to the database as a bound parameter, never spliced into SQL text.
@@ -103,11 +104,11 @@ public enum SQLValue: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-extension SQLValue: ExpressibleByNilLiteral, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral,
+// Deliberately not ExpressibleByNilLiteral: a bare `nil` where a `SQLValue?` is expected could
+// then silently become `.null` instead of "no value" (Swift discourages it for that reason).
+extension SQLValue: ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral,
     ExpressibleByStringLiteral, ExpressibleByBooleanLiteral
 {
-    /// `nil` is ``null``.
-    public init(nilLiteral: ()) { self = .null }
     /// An integer literal is ``integer(_:)``.
     public init(integerLiteral value: Int64) { self = .integer(value) }
     /// A floating-point literal is ``double(_:)``.
