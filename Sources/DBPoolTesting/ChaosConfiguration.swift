@@ -1,0 +1,82 @@
+import DBPool
+
+/// Which faults a ``ChaosDBAPI`` injects, and how often. Every fault is off by default.
+///
+/// Rates are ``ChaosRate`` values (`k` in `n`); whether a particular connect, ping, rollback or
+/// close faults is decided by the driver's seed and that operation's position (the 7th connect,
+/// the 3rd rollback of connection #12), so a single-threaded run replays exactly from its seed,
+/// and a multi-threaded one replays the same fault pattern.
+///
+/// ```swift
+/// var faults = ChaosConfiguration()
+/// faults.connectFailures = ChaosRate(1, in: 10)     // one connect in ten throws
+/// faults.slowConnects = ChaosRate(1, in: 5)         // one in five sleeps `connectDelay` first
+/// faults.fragileConnections = ChaosRate(1, in: 4)   // a quarter of connections drop...
+/// faults.fragileLifetime = 5...50                   // ...after 5 to 50 operations
+/// faults.rollbackDisconnects = ChaosRate(1, in: 50)
+/// let chaos = ChaosDBAPI(seed: 42, configuration: faults)
+/// ```
+///
+/// Delays are real sleeps of the calling thread; keep them small (milliseconds).
+public struct ChaosConfiguration: Sendable, Equatable, CustomStringConvertible {
+    /// How often `connect` throws ``ChaosError`` ("connect failed") instead of connecting.
+    public var connectFailures: ChaosRate = .never
+    /// How often `connect` sleeps ``connectDelay`` before connecting (or failing).
+    public var slowConnects: ChaosRate = .never
+    /// How long a slow connect sleeps. Default 1 ms.
+    public var connectDelay: Duration = .milliseconds(1)
+    /// How many connections are fragile: they drop (every later operation fails as a
+    /// disconnect) after a number of operations drawn from ``fragileLifetime``.
+    public var fragileConnections: ChaosRate = .never
+    /// The number of operations (rollback, commit, execute, ping) a fragile connection survives.
+    /// Default `1...20`.
+    public var fragileLifetime: ClosedRange<Int> = 1...20
+    /// How often a ping hangs for ``pingHangDelay`` before answering.
+    public var pingHangs: ChaosRate = .never
+    /// How long a hanging ping sleeps. Default 2 ms.
+    public var pingHangDelay: Duration = .milliseconds(2)
+    /// How often a ping reports a disconnect. The connection is then dropped for good.
+    public var pingDisconnects: ChaosRate = .never
+    /// When `true`, a ping on a dead connection throws ``ChaosDisconnectError`` instead of
+    /// answering `false`, to test that the pool classifies ping errors with `isDisconnect`.
+    public var pingThrowsOnDisconnect = false
+    /// How often `rollback` (and `commit`) throws ``ChaosDisconnectError``. The connection is then
+    /// dropped for good.
+    public var rollbackDisconnects: ChaosRate = .never
+    /// How often `rollback` (and `commit`) throws an ordinary ``ChaosError``; the connection stays
+    /// usable.
+    public var rollbackErrors: ChaosRate = .never
+    /// How often `close` throws ``ChaosError`` (after closing the connection, as drivers do).
+    public var closeThrows: ChaosRate = .never
+
+    /// A configuration with every fault off. Set the fields you want.
+    public init() {}
+
+    /// A mix of every fault at a moderate rate, for stress and soak tests: about one connect in
+    /// twenty fails, one in ten is slow, one connection in five drops within 10 to 200
+    /// operations, and pings, rollbacks and closes fail now and then.
+    public static var everything: ChaosConfiguration {
+        var c = ChaosConfiguration()
+        c.connectFailures = ChaosRate(1, in: 20)
+        c.slowConnects = ChaosRate(1, in: 10)
+        c.connectDelay = .milliseconds(1)
+        c.fragileConnections = ChaosRate(1, in: 5)
+        c.fragileLifetime = 10...200
+        c.pingHangs = ChaosRate(1, in: 50)
+        c.pingHangDelay = .milliseconds(2)
+        c.pingDisconnects = ChaosRate(1, in: 100)
+        c.rollbackDisconnects = ChaosRate(1, in: 100)
+        c.rollbackErrors = ChaosRate(1, in: 100)
+        c.closeThrows = ChaosRate(1, in: 50)
+        return c
+    }
+
+    /// Every setting, on one line, for failure messages.
+    public var description: String {
+        "connectFailures: \(connectFailures), slowConnects: \(slowConnects) x \(connectDelay), "
+            + "fragileConnections: \(fragileConnections) after \(fragileLifetime) ops, "
+            + "pingHangs: \(pingHangs) x \(pingHangDelay), pingDisconnects: \(pingDisconnects)"
+            + "\(pingThrowsOnDisconnect ? " (thrown)" : ""), rollbackDisconnects: \(rollbackDisconnects), "
+            + "rollbackErrors: \(rollbackErrors), closeThrows: \(closeThrows)"
+    }
+}
