@@ -2,9 +2,9 @@ import DBPool
 
 /// Which faults a ``ChaosDBAPI`` injects, and how often. Every fault is off by default.
 ///
-/// Rates are ``ChaosRate`` values (`k` in `n`); whether a particular connect, ping, rollback or
-/// close faults is decided by the driver's seed and that operation's position (the 7th connect,
-/// the 3rd rollback of connection #12), so a single-threaded run replays exactly from its seed,
+/// Rates are ``ChaosRate`` values (`k` in `n`, optionally with their own seed); whether a
+/// particular connect, ping, rollback, close or statement faults is decided by the seed and that
+/// operation's position (the 7th connect, the 3rd rollback or 5th statement of connection #12), so a single-threaded run replays exactly from its seed,
 /// and a multi-threaded one replays the same fault pattern.
 ///
 /// ```swift
@@ -16,6 +16,10 @@ import DBPool
 /// faults.rollbackDisconnects = ChaosRate(1, in: 50)
 /// let chaos = ChaosDBAPI(seed: 42, configuration: faults)
 /// ```
+///
+/// Statement faults (``statementErrors``, ``statementDisconnects``, ``midTransactionDisconnects``,
+/// ``disconnectsAfterStatement``, ``slowStatements``) hit the statements your code runs, which is
+/// where a repository's error handling lives; ``statementFaults`` turns them all on.
 ///
 /// Delays are real sleeps of the calling thread; keep them small (milliseconds).
 public struct ChaosConfiguration: Sendable, Equatable, CustomStringConvertible {
@@ -49,6 +53,28 @@ public struct ChaosConfiguration: Sendable, Equatable, CustomStringConvertible {
     /// How often `close` throws ``ChaosError`` (after closing the connection, as drivers do).
     public var closeThrows: ChaosRate = .never
 
+    // Statement faults: these reach the code that runs statements, which a pre-ping cannot shield.
+
+    /// How often a statement (`execute`, `query`, `queryRows`) throws an ordinary ``ChaosError``
+    /// without running. The connection stays usable and an open transaction stays open.
+    public var statementErrors: ChaosRate = .never
+    /// How often a statement throws ``ChaosDisconnectError`` without running, anywhere; the
+    /// connection is then dropped for good.
+    public var statementDisconnects: ChaosRate = .never
+    /// How often a statement inside a transaction (after `BEGIN` or `START TRANSACTION`, up to
+    /// and including the `COMMIT`) throws ``ChaosDisconnectError`` without running; the
+    /// connection is dropped and the transaction is lost, as when a server dies mid-transaction.
+    public var midTransactionDisconnects: ChaosRate = .never
+    /// How often the connection drops just after a statement succeeded: that statement took
+    /// effect, and the next one on the same checkout (or the pool's reset on return) fails as a
+    /// disconnect. Outside a transaction the statement stays committed; inside one it is lost
+    /// with the transaction.
+    public var disconnectsAfterStatement: ChaosRate = .never
+    /// How often a statement sleeps ``statementDelay`` before running (or failing).
+    public var slowStatements: ChaosRate = .never
+    /// How long a slow statement sleeps. Default 1 ms.
+    public var statementDelay: Duration = .milliseconds(1)
+
     /// A configuration with every fault off. Set the fields you want.
     public init() {}
 
@@ -71,12 +97,30 @@ public struct ChaosConfiguration: Sendable, Equatable, CustomStringConvertible {
         return c
     }
 
+    /// Every statement fault at a moderate rate and nothing else, for testing your own data access
+    /// code: about one statement in twenty fails, one in twenty-five disconnects (one in ten
+    /// inside a transaction), one in fifty is followed by a disconnect, one in ten is slow (1 ms).
+    /// Connects, pings and resets work. Combine with ``everything`` field by field if you want both.
+    public static var statementFaults: ChaosConfiguration {
+        var c = ChaosConfiguration()
+        c.statementErrors = ChaosRate(1, in: 20)
+        c.statementDisconnects = ChaosRate(1, in: 25)
+        c.midTransactionDisconnects = ChaosRate(1, in: 10)
+        c.disconnectsAfterStatement = ChaosRate(1, in: 50)
+        c.slowStatements = ChaosRate(1, in: 10)
+        c.statementDelay = .milliseconds(1)
+        return c
+    }
+
     /// Every setting, on one line, for failure messages.
     public var description: String {
         "connectFailures: \(connectFailures), slowConnects: \(slowConnects) x \(connectDelay), "
             + "fragileConnections: \(fragileConnections) after \(fragileLifetime) ops, "
             + "pingHangs: \(pingHangs) x \(pingHangDelay), pingDisconnects: \(pingDisconnects)"
             + "\(pingThrowsOnDisconnect ? " (thrown)" : ""), rollbackDisconnects: \(rollbackDisconnects), "
-            + "rollbackErrors: \(rollbackErrors), closeThrows: \(closeThrows)"
+            + "rollbackErrors: \(rollbackErrors), closeThrows: \(closeThrows), "
+            + "statementErrors: \(statementErrors), statementDisconnects: \(statementDisconnects), "
+            + "midTransactionDisconnects: \(midTransactionDisconnects), "
+            + "disconnectsAfterStatement: \(disconnectsAfterStatement), slowStatements: \(slowStatements) x \(statementDelay)"
     }
 }

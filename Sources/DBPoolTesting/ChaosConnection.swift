@@ -3,10 +3,16 @@ import DBPool
 /// A connection from a ``ChaosDBAPI``. It fails as its driver's configuration says, and counts
 /// what was done to it. Thread-safe.
 ///
-/// Once dropped (its fragile lifetime ran out, a ping or rollback reported a disconnect, or
-/// ``drop()`` was called) every ``rollback()``, ``commit()``, ``execute(_:)`` and ping fails as a
-/// disconnect. ``close()`` always works (and may still throw, per ``ChaosConfiguration/closeThrows``).
-public final class ChaosConnection: DBAPIConnection, Sendable, CustomStringConvertible {
+/// Statements (``execute(_:)``, ``execute(_:_:)``, ``query(_:)``, ``query(_:_:)``,
+/// ``queryRows(_:_:)``) meet the statement faults of ``ChaosConfiguration``, then are answered by
+/// the driver's ``ChaosDBAPI/script`` (no script: success, no rows). The connection follows
+/// transactions by statement text (`BEGIN`/`START TRANSACTION`, `COMMIT`/`END`, `ROLLBACK`) and by
+/// ``commit()``/``rollback()``.
+///
+/// Once dropped (its fragile lifetime ran out, a ping, rollback or statement reported a
+/// disconnect, or ``drop()`` was called) every ``rollback()``, ``commit()``, statement and ping
+/// fails as a disconnect, and an open transaction is lost. ``close()`` always works (and may still throw, per ``ChaosConfiguration/closeThrows``).
+public final class ChaosConnection: DBAPIConnection, SQLExecutor, Sendable, CustomStringConvertible {
     /// The connection's number within its driver: 1 for the first connection opened, and so on.
     public let id: Int
     let driver: ChaosCore
@@ -20,6 +26,9 @@ public final class ChaosConnection: DBAPIConnection, Sendable, CustomStringConve
         var rollbacks = 0
         var pings = 0
         var callsAfterClose: [String] = []
+        var statements = 0
+        /// The statements of the open transaction, from its `BEGIN`; `nil` outside one.
+        var transaction: [MockStatement]?
     }
 
     let state: Locked<State>
@@ -52,17 +61,20 @@ public final class ChaosConnection: DBAPIConnection, Sendable, CustomStringConve
 
     // MARK: Operations
 
-    /// Kills the connection now: every later operation but close fails as a disconnect.
+    /// Kills the connection now: every later operation but close fails as a disconnect, and an
+    /// open transaction is lost.
     public func drop() {
-        state.withLock { $0.dropped = true }
+        state.withLock {
+            $0.dropped = true
+            $0.transaction = nil
+        }
     }
 
-    /// Runs a statement: does nothing, or throws ``ChaosDisconnectError`` if the connection has
-    /// dropped (which it may do now, if it is fragile and its lifetime is up).
+    /// Runs a statement: throws ``ChaosDisconnectError`` if the connection has dropped (which it
+    /// may do now, if it is fragile and its lifetime is up), meets the statement faults, then
+    /// is answered by the driver's script (no script: does nothing).
     public func execute(_ sql: String) throws {
-        if try !operate("execute(\(sql))") {
-            throw ChaosDisconnectError("connection #\(id) lost on execute")
-        }
+        _ = try runStatement(.execute, sql, [])
     }
 
     /// Rolls back: throws ``ChaosDisconnectError`` if the connection is dropped or the
@@ -87,7 +99,7 @@ public final class ChaosConnection: DBAPIConnection, Sendable, CustomStringConve
             return (state.closeCount == 1, state.counted)
         }
         if first { driver.connectionClosed(counted: counted) }
-        if driver.configuration.closeThrows.fires(driver.bits(.closeThrows, UInt64(id), 0)) {
+        if driver.fires(driver.configuration.closeThrows, .closeThrows, UInt64(id), 0) {
             throw ChaosError("close failed on #\(id)")
         }
     }
@@ -101,11 +113,11 @@ public final class ChaosConnection: DBAPIConnection, Sendable, CustomStringConve
             state.pings += 1
             return state.pings
         }
-        if configuration.pingHangs.fires(driver.bits(.pingHang, UInt64(id), UInt64(index))) {
+        if driver.fires(configuration.pingHangs, .pingHang, UInt64(id), UInt64(index)) {
             sleepThread(for: configuration.pingHangDelay)
         }
         var alive = try operate("ping()")
-        if alive && configuration.pingDisconnects.fires(driver.bits(.pingDisconnect, UInt64(id), UInt64(index))) {
+        if alive && driver.fires(configuration.pingDisconnects, .pingDisconnect, UInt64(id), UInt64(index)) {
             drop()
             alive = false
         }
@@ -142,15 +154,21 @@ public final class ChaosConnection: DBAPIConnection, Sendable, CustomStringConve
             state.rollbacks += 1
             return state.rollbacks
         }
+        // Whatever happens below, the transaction is over: committed only on success.
+        let transaction = state.withLock { state -> [MockStatement]? in
+            defer { state.transaction = nil }
+            return state.transaction
+        }
         if try !operate("\(operation)()") {
             throw ChaosDisconnectError("connection #\(id) lost on \(operation)")
         }
-        if configuration.rollbackDisconnects.fires(driver.bits(.rollbackDisconnect, UInt64(id), UInt64(index))) {
+        if driver.fires(configuration.rollbackDisconnects, .rollbackDisconnect, UInt64(id), UInt64(index)) {
             drop()
             throw ChaosDisconnectError("connection #\(id) lost on \(operation)")
         }
-        if configuration.rollbackErrors.fires(driver.bits(.rollbackError, UInt64(id), UInt64(index))) {
+        if driver.fires(configuration.rollbackErrors, .rollbackError, UInt64(id), UInt64(index)) {
             throw ChaosError("\(operation) failed on #\(id)")
         }
+        if operation == "commit", let transaction { driver.commit(transaction) }
     }
 }

@@ -2,7 +2,8 @@ import DBPool
 
 /// A seeded fault-injecting fake driver, for testing that a pool, or your code on top of one,
 /// keeps its promises when the database misbehaves: connects fail or are slow, connections drop
-/// after a while, pings hang or report a disconnect, rollbacks fail, closes throw.
+/// after a while, pings hang or report a disconnect, rollbacks fail, closes throw, and the
+/// statements your code runs fail, hang, or lose the connection mid-transaction.
 ///
 /// It also keeps the books a leak test needs: every connection it ever opened, how many times
 /// each was closed, which are still open, and the most that were open at once.
@@ -37,12 +38,35 @@ public final class ChaosDBAPI: Sendable, CustomStringConvertible {
     let core: ChaosCore
 
     /// Creates a driver whose faults follow `configuration`, decided by `seed`.
-    public init(seed: UInt64, configuration: ChaosConfiguration = ChaosConfiguration()) {
-        core = ChaosCore(seed: seed, configuration: configuration)
+    ///
+    /// - Parameters:
+    ///   - seed: the seed of every fault decision (a ``ChaosRate`` may carry its own).
+    ///   - configuration: the faults to inject; none by default.
+    ///   - script: answers statements that no fault stops (rows for queries, scripted failures),
+    ///     and logs them, as for a ``MockConnection``. With a script the driver also keeps
+    ///     ``committedTransactions``. Without one (the default, for long soaks that must not
+    ///     grow), statements that no fault stops succeed with no rows and nothing is logged.
+    public init(seed: UInt64, configuration: ChaosConfiguration = ChaosConfiguration(), script: MockScript? = nil) {
+        core = ChaosCore(seed: seed, configuration: configuration, script: script)
     }
 
-    func bits(_ stream: ChaosCore.Stream, _ a: UInt64, _ b: UInt64) -> UInt64 {
-        core.bits(stream, a, b)
+    /// The script given at creation, if any.
+    public var script: MockScript? { core.script }
+
+    /// The work that reached the "database" for good, in commit order, when the driver has a
+    /// ``script``: one entry per committed transaction (its statements from `BEGIN` to `COMMIT`
+    /// inclusive, or up to a ``ChaosConnection/commit()``), and one single-statement entry per
+    /// statement that succeeded outside a transaction. Statements of a transaction that was rolled
+    /// back or lost to a disconnect are not here. Compare it with what your code reported as
+    /// done: every success must be here exactly once, and nothing reported as failed.
+    public var committedTransactions: [[MockStatement]] { core.committed.withLock { $0 } }
+
+    func bits(_ stream: ChaosCore.Stream, _ a: UInt64, _ b: UInt64, seed: UInt64? = nil) -> UInt64 {
+        core.bits(stream, a, b, seed: seed)
+    }
+
+    func fires(_ rate: ChaosRate, _ stream: ChaosCore.Stream, _ a: UInt64, _ b: UInt64) -> Bool {
+        core.fires(rate, stream, a, b)
     }
 
     // MARK: Connecting
@@ -54,20 +78,20 @@ public final class ChaosDBAPI: Sendable, CustomStringConvertible {
             ledger.connectAttempts += 1
             return ledger.connectAttempts
         }
-        if configuration.slowConnects.fires(bits(.slow, UInt64(attempt), 0)) {
+        if fires(configuration.slowConnects, .slow, UInt64(attempt), 0) {
             sleepThread(for: configuration.connectDelay)
         }
-        if configuration.connectFailures.fires(bits(.connect, UInt64(attempt), 0)) {
+        if fires(configuration.connectFailures, .connect, UInt64(attempt), 0) {
             ledger.withLock { $0.failedConnects += 1 }
             throw ChaosError("connect failed (attempt \(attempt))")
         }
         return ledger.withLock { ledger in
             let id = ledger.connections.count + 1
             var lifetime: Int?
-            if configuration.fragileConnections.fires(bits(.fragile, UInt64(id), 0)) {
+            if fires(configuration.fragileConnections, .fragile, UInt64(id), 0) {
                 let range = configuration.fragileLifetime
                 let span = UInt64(range.upperBound - range.lowerBound + 1)
-                lifetime = range.lowerBound + Int(bits(.lifetime, UInt64(id), 0) % span)
+                lifetime = range.lowerBound + Int(bits(.lifetime, UInt64(id), 0, seed: configuration.fragileConnections.seed) % span)
             }
             let connection = ChaosConnection(id: id, driver: core, lifetime: lifetime)
             ledger.connections.append(connection)
@@ -152,19 +176,36 @@ final class ChaosCore: Sendable {
         var peak = 0
     }
     let counts = Locked(Counts())
+    let script: MockScript?
+    let committed = Locked<[[MockStatement]]>([])
 
-    init(seed: UInt64, configuration: ChaosConfiguration) {
+    init(seed: UInt64, configuration: ChaosConfiguration, script: MockScript?) {
         self.seed = seed
         self.configuration = configuration
+        self.script = script
     }
 
+    func commit(_ statements: [MockStatement]) {
+        guard script != nil, !statements.isEmpty else { return }
+        committed.withLock { $0.append(statements) }
+    }
+
+    // New streams go at the end: the raw values feed the seeds, so renumbering would change
+    // every recorded fault pattern.
     enum Stream: UInt64 {
         case connect = 1, slow, fragile, lifetime, pingHang, pingDisconnect, rollbackDisconnect, rollbackError, closeThrows
+        case statementError, statementDisconnect, midTransactionDisconnect, disconnectAfterStatement, slowStatement
     }
 
-    /// 64 random bits for one decision, a pure function of the seed, the stream and the position.
-    func bits(_ stream: Stream, _ a: UInt64, _ b: UInt64) -> UInt64 {
-        ChaosRandom.derive(ChaosRandom.derive(ChaosRandom.derive(seed, stream.rawValue), a), b)
+    /// 64 random bits for one decision, a pure function of the seed (a rate's own, or the
+    /// driver's), the stream and the position.
+    func bits(_ stream: Stream, _ a: UInt64, _ b: UInt64, seed: UInt64? = nil) -> UInt64 {
+        ChaosRandom.derive(ChaosRandom.derive(ChaosRandom.derive(seed ?? self.seed, stream.rawValue), a), b)
+    }
+
+    /// Whether `rate` fires at this position of `stream`.
+    func fires(_ rate: ChaosRate, _ stream: Stream, _ a: UInt64, _ b: UInt64) -> Bool {
+        rate.fires(bits(stream, a, b, seed: rate.seed))
     }
 
     func connectionOpened() {

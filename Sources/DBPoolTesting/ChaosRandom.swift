@@ -63,21 +63,29 @@ public struct ChaosRandom: RandomNumberGenerator, Sendable {
 /// generator of a ``ChaosDBAPI``.
 ///
 /// ```swift
-/// ChaosRate(1, in: 10)     // about one connect in ten fails
-/// ChaosRate.never          // the default for every fault
-/// ChaosRate.always         // every opportunity
+/// ChaosRate(1, in: 10)              // about one connect in ten fails
+/// ChaosRate(1, in: 10, seed: 99)    // the same rate, with its own seed
+/// ChaosRate.never                   // the default for every fault
+/// ChaosRate.always                  // every opportunity
 /// ```
+///
+/// Each fault draws from its own stream of the driver's seed, so faults are independent. Give a
+/// rate its own ``seed`` to vary one fault's pattern while every other fault replays exactly.
 public struct ChaosRate: Sendable, Equatable, CustomStringConvertible {
     /// How many of every ``n`` opportunities fault.
     public var k: Int
     /// The size of the window ``k`` is counted in.
     public var n: Int
+    /// This fault's own seed; `nil` (default) derives its decisions from the ``ChaosDBAPI``'s seed.
+    public var seed: UInt64?
 
     /// `k` in `n`. Both must be non-negative and `n` positive; `k >= n` means always.
-    public init(_ k: Int, in n: Int) {
+    /// - Parameter seed: this fault's own seed; `nil` uses the driver's.
+    public init(_ k: Int, in n: Int, seed: UInt64? = nil) {
         precondition(k >= 0 && n > 0, "ChaosRate: need k >= 0 and n > 0, got \(k) in \(n)")
         self.k = k
         self.n = n
+        self.seed = seed
     }
 
     /// Never faults.
@@ -88,8 +96,8 @@ public struct ChaosRate: Sendable, Equatable, CustomStringConvertible {
     /// Whether this rate ever faults.
     public var isNever: Bool { k == 0 }
 
-    /// `"k/n"`.
-    public var description: String { "\(k)/\(n)" }
+    /// `"k/n"`, plus ` seed <s>` when the rate has its own seed.
+    public var description: String { "\(k)/\(n)" + (seed.map { " seed \($0)" } ?? "") }
 
     /// Decides one opportunity from a 64-bit random value.
     func fires(_ bits: UInt64) -> Bool {
