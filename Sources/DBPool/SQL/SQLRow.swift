@@ -65,8 +65,8 @@ public struct SQLRow: Sendable, Hashable, CustomStringConvertible {
 ///     let pool: any Pool<Connection>
 ///     func name(of id: Int64) throws -> String? {
 ///         try pool.withConnection { fairy in
-///             try fairy.dbapiConnection!.queryRows("SELECT name FROM users WHERE id = ?", [.integer(id)])
-///                 .first?[0].string
+///             guard let db = fairy.dbapiConnection else { throw PoolError.connectionClosed }
+///             return try db.queryRows("SELECT name FROM users WHERE id = ?", [.integer(id)]).first?[0].string
 ///         }
 ///     }
 /// }
@@ -76,6 +76,11 @@ public struct SQLRow: Sendable, Hashable, CustomStringConvertible {
 /// Values are always bound, never spliced into the SQL text. This protocol is an addition to
 /// SQLAlchemy's pool model (there, statements go through the DB-API cursor, outside the pool).
 public protocol SQLExecutor {
+    /// Runs SQL text without parameters, discarding any rows. The adapters accept several
+    /// `;`-separated statements here; use it for fixed SQL only, never SQL built from values.
+    func execute(_ sql: String) throws
+    /// Runs SQL text without parameters and returns its rows as text (`NULL` is `nil`).
+    func query(_ sql: String) throws -> [[String?]]
     /// Runs one statement with `parameters` bound to its placeholders, discarding any rows.
     func execute(_ sql: String, _ parameters: [SQLValue]) throws
     /// Runs one statement with `parameters` bound and returns its rows as text (`NULL` is `nil`).
