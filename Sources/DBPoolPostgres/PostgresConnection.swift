@@ -8,8 +8,11 @@ import DBPool
 /// any pool can manage. The server is in autocommit mode unless a transaction is opened with
 /// `BEGIN`; ``rollback()`` and ``commit()`` act only while one is open.
 ///
-/// Queries use libpq's simple protocol (`PQexec`) and return every value in text form. Server
-/// notices (`NOTICE`, `WARNING`) are discarded rather than printed to standard error.
+/// ``execute(_:)`` and ``query(_:)`` use libpq's simple protocol (`PQexec`, several statements
+/// allowed) and return every value in text form. ``execute(_:_:)``, ``query(_:_:)`` and
+/// ``queryRows(_:_:)`` bind values to `$1`, `$2`, … with `PQexecParams`, so values never enter the
+/// SQL text; ``queryRows(_:_:)`` returns typed ``SQLValue``s. Server notices (`NOTICE`,
+/// `WARNING`) are discarded rather than printed to standard error.
 ///
 /// A connection is not thread-safe: use it from one holder at a time. A pool enforces that by
 /// handing it to one checkout at a time. The type is deliberately not `Sendable`.

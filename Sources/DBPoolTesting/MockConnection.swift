@@ -9,6 +9,10 @@ import Synchronization
 /// ``closed``, and switches make individual operations fail as a disconnect or as an ordinary
 /// error.
 ///
+/// Statements (``execute(_:_:)``, ``query(_:_:)``, ``queryRows(_:_:)`` and their text-only forms)
+/// are recorded in ``statements`` with their values and answered by the connection's ``script``
+/// (see ``MockScript``): scripted rows or failures, and by default success with no rows.
+///
 /// You normally get connections from ``MockDBAPI/connect(_:)`` (or its ``MockDBAPI/creator(_:)``
 /// closure), but you can also create one directly:
 ///
