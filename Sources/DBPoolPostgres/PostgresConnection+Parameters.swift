@@ -116,7 +116,10 @@ extension PostgresConnection: SQLExecutor {
         case let .bytes(bytes):
             // Binary format: no escaping at all. One spare byte so an empty value has an address.
             let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
-            bytes.withUnsafeBytes { UnsafeMutableRawPointer(buffer).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            bytes.withUnsafeBytes { source in
+                // An empty array need not have an address.
+                if let base = source.baseAddress { UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: source.count) }
+            }
             return Encoded(type: byteaOID, buffer: buffer, length: Int32(bytes.count), format: 1)
         }
     }
@@ -124,7 +127,9 @@ extension PostgresConnection: SQLExecutor {
     private static func cString(_ text: String) -> UnsafeMutablePointer<CChar> {
         let utf8 = Array(text.utf8)
         let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count + 1)
-        utf8.withUnsafeBytes { UnsafeMutableRawPointer(buffer).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        utf8.withUnsafeBytes { source in
+            if let base = source.baseAddress { UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: source.count) }
+        }
         buffer[utf8.count] = 0
         return buffer
     }

@@ -47,6 +47,13 @@ final class PostgresParameterTests: XCTestCase {
         XCTAssertEqual(nan[0].double?.isNaN, true)
     }
 
+    func testEmptyTextAndBytesAreNotNull() throws {
+        let conn = try connect()
+        defer { try? conn.close() }
+        let row = try XCTUnwrap(conn.queryRows("SELECT $1::text, $2::bytea, $1 IS NULL", ["", .bytes([])]).first)
+        XCTAssertEqual(row.values, [.text(""), .bytes([]), .bool(false)])
+    }
+
     func testInjectionAttemptIsStoredAsTextAndTableSurvives() throws {
         let conn = try connect()
         defer { try? conn.close() }
