@@ -9,11 +9,11 @@ import DBPool
 ///
 /// ```swift
 /// var faults = ChaosConfiguration()
-/// faults.connectFailures = ChaosRate(1, in: 10)     // one connect in ten throws
-/// faults.slowConnects = ChaosRate(1, in: 5)         // one in five sleeps `connectDelay` first
-/// faults.fragileConnections = ChaosRate(1, in: 4)   // a quarter of connections drop...
+/// faults.connectFailures = try ChaosRate(1, in: 10)     // one connect in ten throws
+/// faults.slowConnects = try ChaosRate(1, in: 5)         // one in five sleeps `connectDelay` first
+/// faults.fragileConnections = try ChaosRate(1, in: 4)   // a quarter of connections drop...
 /// faults.fragileLifetime = 5...50                   // ...after 5 to 50 operations
-/// faults.rollbackDisconnects = ChaosRate(1, in: 50)
+/// faults.rollbackDisconnects = try ChaosRate(1, in: 50)
 /// let chaos = ChaosDBAPI(seed: 42, configuration: faults)
 /// ```
 ///
@@ -83,17 +83,17 @@ public struct ChaosConfiguration: Sendable, Equatable, CustomStringConvertible {
     /// operations, and pings, rollbacks and closes fail now and then.
     public static var everything: ChaosConfiguration {
         var c = ChaosConfiguration()
-        c.connectFailures = ChaosRate(1, in: 20)
-        c.slowConnects = ChaosRate(1, in: 10)
+        c.connectFailures = ChaosRate(checked: 1, 20)
+        c.slowConnects = ChaosRate(checked: 1, 10)
         c.connectDelay = .milliseconds(1)
-        c.fragileConnections = ChaosRate(1, in: 5)
+        c.fragileConnections = ChaosRate(checked: 1, 5)
         c.fragileLifetime = 10...200
-        c.pingHangs = ChaosRate(1, in: 50)
+        c.pingHangs = ChaosRate(checked: 1, 50)
         c.pingHangDelay = .milliseconds(2)
-        c.pingDisconnects = ChaosRate(1, in: 100)
-        c.rollbackDisconnects = ChaosRate(1, in: 100)
-        c.rollbackErrors = ChaosRate(1, in: 100)
-        c.closeThrows = ChaosRate(1, in: 50)
+        c.pingDisconnects = ChaosRate(checked: 1, 100)
+        c.rollbackDisconnects = ChaosRate(checked: 1, 100)
+        c.rollbackErrors = ChaosRate(checked: 1, 100)
+        c.closeThrows = ChaosRate(checked: 1, 50)
         return c
     }
 
@@ -103,11 +103,11 @@ public struct ChaosConfiguration: Sendable, Equatable, CustomStringConvertible {
     /// Connects, pings and resets work. Combine with ``everything`` field by field if you want both.
     public static var statementFaults: ChaosConfiguration {
         var c = ChaosConfiguration()
-        c.statementErrors = ChaosRate(1, in: 20)
-        c.statementDisconnects = ChaosRate(1, in: 25)
-        c.midTransactionDisconnects = ChaosRate(1, in: 10)
-        c.disconnectsAfterStatement = ChaosRate(1, in: 50)
-        c.slowStatements = ChaosRate(1, in: 10)
+        c.statementErrors = ChaosRate(checked: 1, 20)
+        c.statementDisconnects = ChaosRate(checked: 1, 25)
+        c.midTransactionDisconnects = ChaosRate(checked: 1, 10)
+        c.disconnectsAfterStatement = ChaosRate(checked: 1, 50)
+        c.slowStatements = ChaosRate(checked: 1, 10)
         c.statementDelay = .milliseconds(1)
         return c
     }

@@ -4,10 +4,10 @@ import XCTest
 
 /// ``ChaosDBAPI``'s statement faults, per-fault seeds, scripted answers and the commit ledger.
 final class ChaosStatementTests: XCTestCase {
-    private func connection(_ configure: (inout ChaosConfiguration) -> Void, seed: UInt64 = 1,
+    private func connection(_ configure: (inout ChaosConfiguration) throws -> Void, seed: UInt64 = 1,
                             script: MockScript? = MockScript()) throws -> (ChaosDBAPI, ChaosConnection) {
         var faults = ChaosConfiguration()
-        configure(&faults)
+        try configure(&faults)
         let chaos = ChaosDBAPI(seed: seed, configuration: faults, script: script)
         return (chaos, try chaos.connect())
     }
@@ -120,22 +120,22 @@ final class ChaosStatementTests: XCTestCase {
     }
 
     func testSameSeedSamePatternAndRatesCanCarryTheirOwnSeed() throws {
-        let half = ChaosRate(1, in: 2)
+        let half = try ChaosRate(1, in: 2)
         XCTAssertEqual(try pattern(seed: 1, rate: half), try pattern(seed: 1, rate: half), "replays from its seed")
         XCTAssertNotEqual(try pattern(seed: 1, rate: half), try pattern(seed: 2, rate: half))
-        let own = ChaosRate(1, in: 2, seed: 77)
+        let own = try ChaosRate(1, in: 2, seed: 77)
         XCTAssertEqual(try pattern(seed: 1, rate: own), try pattern(seed: 2, rate: own),
                        "a rate with its own seed ignores the driver's")
-        XCTAssertNotEqual(try pattern(seed: 1, rate: own), try pattern(seed: 1, rate: ChaosRate(1, in: 2, seed: 78)))
+        XCTAssertNotEqual(try pattern(seed: 1, rate: own), try pattern(seed: 1, rate: try ChaosRate(1, in: 2, seed: 78)))
         XCTAssertEqual(own.description, "1/2 seed 77")
     }
 
     func testFaultsAreIndependentStreams() throws {
         // Turning a second fault on must not move the first one's pattern.
-        let (_, alone) = try connection({ $0.statementErrors = ChaosRate(1, in: 3) }, seed: 9, script: nil)
+        let (_, alone) = try connection({ $0.statementErrors = try ChaosRate(1, in: 3) }, seed: 9, script: nil)
         let (_, mixed) = try connection({
-            $0.statementErrors = ChaosRate(1, in: 3)
-            $0.slowStatements = ChaosRate(1, in: 2)
+            $0.statementErrors = try ChaosRate(1, in: 3)
+            $0.slowStatements = try ChaosRate(1, in: 2)
             $0.statementDelay = .zero
         }, seed: 9, script: nil)
         for _ in 0..<64 {
@@ -143,6 +143,18 @@ final class ChaosStatementTests: XCTestCase {
             let b = (try? mixed.execute("x")) != nil
             XCTAssertEqual(a, b)
         }
+    }
+
+    func testBadRateIsAClearError() {
+        XCTAssertThrowsError(try ChaosRate(1, in: 0)) {
+            XCTAssertEqual("\($0)", "\(PoolError.invalidArgument("ChaosRate: n must be 1 or more, got 0"))")
+        }
+        XCTAssertThrowsError(try ChaosRate(-1, in: 5)) {
+            XCTAssertEqual("\($0)", "\(PoolError.invalidArgument("ChaosRate: k must be 0 or more, got -1"))")
+        }
+        XCTAssertEqual(try ChaosRate(7, in: 3).description, "7/3", "k above n is allowed and means always")
+        XCTAssertFalse(ChaosRate.always.isNever)
+        XCTAssertTrue(ChaosRate.never.isNever)
     }
 
     func testStatementFaultsPresetAndDescription() {
