@@ -1,5 +1,6 @@
 import DBPool
 import DBPoolTesting
+import Foundation
 import XCTest
 
 /// The example ``UserRepository`` under statement chaos from several threads at once: the commit

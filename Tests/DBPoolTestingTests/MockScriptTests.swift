@@ -1,5 +1,6 @@
 import DBPool
 import DBPoolTesting
+import Foundation
 import XCTest
 
 /// ``MockScript``: scripted rows and failures, the statement log, and the unscripted default.
@@ -162,8 +163,8 @@ final class MockScriptTests: XCTestCase {
 }
 
 /// A minimal lock for the tests' own counters.
+// @unchecked Sendable: `value` is only read or written inside `withLock`, under `lock`.
 final class Locked<Value>: @unchecked Sendable {
-    // @unchecked Sendable: `value` is only read or written inside `withLock`, under `lock`.
     private let lock = NSLock()
     private var value: Value
     init(_ value: Value) { self.value = value }
