@@ -8,8 +8,11 @@ import DBPool
 /// any pool can manage. The server is in autocommit mode unless a transaction is opened with
 /// `BEGIN`; ``rollback()`` and ``commit()`` act only while one is open.
 ///
-/// Queries use libpq's simple protocol (`PQexec`) and return every value in text form. Server
-/// notices (`NOTICE`, `WARNING`) are discarded rather than printed to standard error.
+/// ``execute(_:)`` and ``query(_:)`` use libpq's simple protocol (`PQexec`, several statements
+/// allowed) and return every value in text form. ``execute(_:_:)``, ``query(_:_:)`` and
+/// ``queryRows(_:_:)`` bind values to `$1`, `$2`, … with `PQexecParams`, so values never enter the
+/// SQL text; ``queryRows(_:_:)`` returns typed ``SQLValue``s. Server notices (`NOTICE`,
+/// `WARNING`) are discarded rather than printed to standard error.
 ///
 /// A connection is not thread-safe: use it from one holder at a time. A pool enforces that by
 /// handing it to one checkout at a time. The type is deliberately not `Sendable`.
@@ -25,8 +28,14 @@ public final class PostgresConnection: DBAPIConnection {
     ///
     /// - Throws: ``PostgresError`` with SQLSTATE `08001` (``PostgresError/unableToConnect``) and
     ///   libpq's message if the connection cannot be made (`CONNECTION_BAD`). The half-open libpq
-    ///   connection is released before throwing.
+    ///   connection is released before throwing. A `url` holding a NUL byte throws before any
+    ///   connection attempt, with `sqlState == nil` and the byte's offset in the message.
     public init(url: String) throws {
+        // A C string ends at the first NUL: libpq would silently use a shorter connection string.
+        if let offset = Self.nulOffset(in: url) {
+            throw PostgresError(sqlState: nil, message: "the connection string contains a NUL byte at UTF-8 offset "
+                + "\(offset); it must not contain NUL")
+        }
         guard let conn = PQconnectdb(url) else {
             throw PostgresError(sqlState: PostgresError.unableToConnect,
                                 message: "out of memory allocating a libpq connection")
@@ -68,7 +77,8 @@ public final class PostgresConnection: DBAPIConnection {
         return Self.transactionOpen(handle)
     }
 
-    /// Runs one or more `;`-separated statements, discarding any rows.
+    /// Runs one or more `;`-separated statements, discarding any rows. To pass values, use
+    /// ``execute(_:_:)``: never build SQL text from values.
     ///
     /// Several statements run as one simple-protocol query: unless they contain their own
     /// `BEGIN`/`COMMIT`, the server runs them in one implicit transaction, so a failure in any
@@ -81,8 +91,10 @@ public final class PostgresConnection: DBAPIConnection {
     /// Runs `sql` and returns its rows, each column as text (`NULL` is `nil`).
     ///
     /// If `sql` holds several statements, the rows of the last one are returned (libpq keeps
-    /// only the last result of a simple-protocol query).
-    /// - Throws: ``PostgresError`` with the server's SQLSTATE and message.
+    /// only the last result of a simple-protocol query). To pass values, use ``query(_:_:)``; for
+    /// typed values, ``queryRows(_:_:)``.
+    /// - Throws: ``PostgresError`` with the server's SQLSTATE and message, or one with
+    ///   `sqlState == nil` if `sql` contains a NUL byte.
     public func query(_ sql: String) throws -> [[String?]] {
         try run(sql, collectRows: true)
     }
@@ -123,7 +135,7 @@ public final class PostgresConnection: DBAPIConnection {
     }
 
     /// The open handle, or the `08003` error for a closed connection.
-    private func liveHandle() throws -> OpaquePointer {
+    func liveHandle() throws -> OpaquePointer {
         guard let handle else {
             throw PostgresError(sqlState: PostgresError.connectionDoesNotExist, message: "connection is closed")
         }
@@ -145,6 +157,7 @@ public final class PostgresConnection: DBAPIConnection {
     /// Executes `sql` and converts the result; the `PGresult` is cleared on every path.
     private func run(_ sql: String, collectRows: Bool) throws -> [[String?]] {
         let conn = try liveHandle()
+        try Self.rejectNUL(in: sql)
         guard let result = PQexec(conn, sql) else {
             // No result at all: libpq could not send the query or ran out of memory.
             throw Self.connectionError(conn, result: nil)
@@ -164,8 +177,21 @@ public final class PostgresConnection: DBAPIConnection {
         }
     }
 
+    /// The UTF-8 offset of the first NUL byte in `text`, if any.
+    static func nulOffset(in text: String) -> Int? {
+        text.utf8.firstIndex(of: 0).map { text.utf8.distance(from: text.utf8.startIndex, to: $0) }
+    }
+
+    /// Throws (with `sqlState == nil`, so not a disconnect) when `sql` holds a NUL byte: libpq
+    /// would stop reading at it and silently send only the text before it.
+    static func rejectNUL(in sql: String) throws {
+        guard let offset = nulOffset(in: sql) else { return }
+        throw PostgresError(sqlState: nil, message: "SQL text contains a NUL byte at UTF-8 offset \(offset); "
+            + "SQL must not contain NUL (bind such a value as a .bytes parameter instead)")
+    }
+
     /// Reads a tuples result into text rows.
-    private static func rows(of result: OpaquePointer) -> [[String?]] {
+    static func rows(of result: OpaquePointer) -> [[String?]] {
         let rowCount = PQntuples(result)
         let columnCount = PQnfields(result)
         var rows: [[String?]] = []
@@ -192,7 +218,7 @@ public final class PostgresConnection: DBAPIConnection {
 
     /// Builds the error for a failed command: the server's fields when it sent them, otherwise
     /// libpq's message with `08006` if the connection is now broken.
-    private static func connectionError(_ conn: OpaquePointer, result: OpaquePointer?) -> PostgresError {
+    static func connectionError(_ conn: OpaquePointer, result: OpaquePointer?) -> PostgresError {
         func field(_ code: Int32) -> String? {
             guard let result, let value = PQresultErrorField(result, code) else { return nil }
             return String(cString: value)
@@ -214,7 +240,7 @@ public final class PostgresConnection: DBAPIConnection {
     }
 
     /// Leaves a COPY state that `PQexec` entered, so the connection stays usable.
-    private static func abandonCopy(_ conn: OpaquePointer) {
+    static func abandonCopy(_ conn: OpaquePointer) {
         _ = PQputCopyEnd(conn, "COPY is not supported by PostgresConnection")
         var buffer: UnsafeMutablePointer<CChar>?
         while PQgetCopyData(conn, &buffer, 0) > 0 {
@@ -231,7 +257,7 @@ public final class PostgresConnection: DBAPIConnection {
     }
 
     /// A C string without its trailing newline, or `nil` if absent or empty.
-    private static func trimmed(_ text: UnsafePointer<CChar>?) -> String? {
+    static func trimmed(_ text: UnsafePointer<CChar>?) -> String? {
         guard let text else { return nil }
         var string = String(cString: text)
         while let last = string.last, last.isNewline || last == " " { string.removeLast() }

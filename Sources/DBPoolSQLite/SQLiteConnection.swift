@@ -5,7 +5,9 @@ import DBPool
 ///
 /// The API is DB-API shaped: ``execute(_:)`` runs SQL without results, ``query(_:)`` returns rows
 /// as text, and ``rollback()``, ``commit()`` and ``close()`` make it a ``DBAPIConnection`` that
-/// any pool can manage. SQLite starts a transaction only on an explicit `BEGIN`; outside one,
+/// any pool can manage. ``execute(_:_:)``, ``query(_:_:)`` and ``queryRows(_:_:)`` bind values to
+/// `?`/`?NNN` placeholders with `sqlite3_bind_*`, so values never enter the SQL text;
+/// ``queryRows(_:_:)`` returns typed ``SQLValue``s. It conforms to `SQLExecutor`. SQLite starts a transaction only on an explicit `BEGIN`; outside one,
 /// every statement commits on its own (autocommit).
 ///
 /// A connection is not thread-safe: use it from one holder at a time. A pool enforces that by
@@ -36,12 +38,18 @@ public final class SQLiteConnection: DBAPIConnection {
     ///
     /// - Parameters:
     ///   - path: a file path, `":memory:"` for a private in-memory database, or `""` for a private
-    ///     temporary on-disk database.
+    ///     temporary on-disk database. It must not contain a NUL byte.
     ///   - busyTimeout: how long a statement retries while another connection holds a conflicting
     ///     lock before failing with `SQLITE_BUSY` (`sqlite3_busy_timeout`). Defaults to 5 seconds;
     ///     `.zero` fails at once. Values above `Int32.max` milliseconds are treated as that maximum.
-    /// - Throws: ``SQLiteError`` if the database cannot be opened (for example `SQLITE_CANTOPEN`).
+    /// - Throws: ``SQLiteError`` if the database cannot be opened (for example `SQLITE_CANTOPEN`),
+    ///   or `SQLITE_MISUSE` naming the offset if `path` contains a NUL byte.
     public init(path: String, busyTimeout: Duration = SQLiteConnection.defaultBusyTimeout) throws {
+        // A C string ends at the first NUL, so SQLite would silently open a different file.
+        if let offset = path.utf8.firstIndex(of: 0).map({ path.utf8.distance(from: path.utf8.startIndex, to: $0) }) {
+            throw SQLiteError(code: SQLITE_MISUSE, message: "path contains a NUL byte at UTF-8 offset \(offset); "
+                + "a SQLite path must not contain NUL")
+        }
         self.path = path
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
@@ -83,9 +91,12 @@ public final class SQLiteConnection: DBAPIConnection {
     /// Runs one or more `;`-separated statements, discarding any rows (`sqlite3_exec`).
     ///
     /// Statements run in order and stop at the first failure; earlier ones keep their effect.
-    /// - Throws: ``SQLiteError`` with SQLite's code and message, or a closed-connection error.
+    /// To pass values, use ``execute(_:_:)``: never build SQL text from values.
+    /// - Throws: ``SQLiteError`` with SQLite's code and message, `SQLITE_MISUSE` if `sql`
+    ///   contains a NUL byte, or a closed-connection error.
     public func execute(_ sql: String) throws {
         let handle = try openHandle()
+        try Self.rejectNUL(in: sql)
         var errorMessage: UnsafeMutablePointer<CChar>?
         let rc = sqlite3_exec(handle, sql, nil, nil, &errorMessage)
         defer { sqlite3_free(errorMessage) }
@@ -119,10 +130,13 @@ public final class SQLiteConnection: DBAPIConnection {
     ///
     /// Usually `sql` is one `SELECT`. If it holds several statements, all of them run in order and
     /// the rows of every statement are returned one after another. Numbers come back in SQLite's
-    /// text form (`1`, `2.5`); blobs as their bytes decoded as UTF-8.
-    /// - Throws: ``SQLiteError`` with SQLite's code and message, or a closed-connection error.
+    /// text form (`1`, `2.5`); blobs as their bytes decoded as UTF-8. To pass values, use
+    /// ``query(_:_:)``; for typed values, ``queryRows(_:_:)``.
+    /// - Throws: ``SQLiteError`` with SQLite's code and message, `SQLITE_MISUSE` if `sql`
+    ///   contains a NUL byte, or a closed-connection error.
     public func query(_ sql: String) throws -> [[String?]] {
         let handle = try openHandle()
+        try Self.rejectNUL(in: sql)
         var rows: [[String?]] = []
         try sql.withCString { start in
             // `tail` points into this same buffer, so it stays valid for the whole loop.
@@ -137,36 +151,46 @@ public final class SQLiteConnection: DBAPIConnection {
                 cursor = tail
                 // A blank or comment-only piece yields no statement.
                 guard let statement else { continue }
-                try step(statement, handle: handle, into: &rows)
+                rows += try step(statement, handle: handle, read: Self.textColumn)
             }
         }
         return rows
     }
 
-    /// Steps one prepared statement to completion, appending its rows.
-    private func step(_ statement: OpaquePointer, handle: OpaquePointer, into rows: inout [[String?]]) throws {
+    /// Steps one prepared statement to completion, reading each row's columns with `read`.
+    func step<Value>(_ statement: OpaquePointer, handle: OpaquePointer,
+                     read: (OpaquePointer, Int32) -> Value) throws -> [[Value]] {
         let columnCount = sqlite3_column_count(statement)
+        var rows: [[Value]] = []
         while true {
             let rc = sqlite3_step(statement)
-            if rc == SQLITE_DONE { return }
+            if rc == SQLITE_DONE { return rows }
             guard rc == SQLITE_ROW else { throw lastError(handle, rc) }
-            var row: [String?] = []
+            var row: [Value] = []
             row.reserveCapacity(Int(columnCount))
             for column in 0..<columnCount {
-                if sqlite3_column_type(statement, column) == SQLITE_NULL {
-                    row.append(nil)
-                    continue
-                }
-                // column_text first, then column_bytes, as SQLite documents.
-                guard let text = sqlite3_column_text(statement, column) else {
-                    row.append("")
-                    continue
-                }
-                let count = Int(sqlite3_column_bytes(statement, column))
-                row.append(String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self))
+                row.append(read(statement, column))
             }
             rows.append(row)
         }
+    }
+
+    /// A column in SQLite's text form; `nil` for NULL.
+    static func textColumn(_ statement: OpaquePointer, _ column: Int32) -> String? {
+        if sqlite3_column_type(statement, column) == SQLITE_NULL { return nil }
+        // column_text first, then column_bytes, as SQLite documents.
+        guard let text = sqlite3_column_text(statement, column) else { return "" }
+        let count = Int(sqlite3_column_bytes(statement, column))
+        return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
+    }
+
+    /// Throws `SQLITE_MISUSE` naming the offset when `sql` holds a NUL byte: SQLite would stop
+    /// reading at it and silently run only the text before it.
+    static func rejectNUL(in sql: String) throws {
+        guard let index = sql.utf8.firstIndex(of: 0) else { return }
+        let offset = sql.utf8.distance(from: sql.utf8.startIndex, to: index)
+        throw SQLiteError(code: SQLITE_MISUSE, message: "SQL text contains a NUL byte at UTF-8 offset \(offset); "
+            + "SQL must not contain NUL (bind such a value as a parameter instead)")
     }
 
     /// Rolls back the open transaction; does nothing in autocommit mode (no transaction open).
@@ -221,7 +245,7 @@ public final class SQLiteConnection: DBAPIConnection {
     }
 
     /// The live handle, or the closed-connection error.
-    private func openHandle() throws -> OpaquePointer {
+    func openHandle() throws -> OpaquePointer {
         switch state {
         case let .open(handle):
             return handle
@@ -234,7 +258,7 @@ public final class SQLiteConnection: DBAPIConnection {
     }
 
     /// The error SQLite reports for the last failed call on `handle`.
-    private func lastError(_ handle: OpaquePointer, _ rc: Int32) -> SQLiteError {
+    func lastError(_ handle: OpaquePointer, _ rc: Int32) -> SQLiteError {
         SQLiteError(code: rc, extendedCode: sqlite3_extended_errcode(handle),
                     message: String(cString: sqlite3_errmsg(handle)))
     }

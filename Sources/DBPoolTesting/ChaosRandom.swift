@@ -1,3 +1,5 @@
+import DBPool
+
 /// A small, fast, seeded pseudo-random number generator (SplitMix64) for reproducible tests.
 ///
 /// The same seed always produces the same sequence, on every platform and in every build, so a
@@ -63,33 +65,51 @@ public struct ChaosRandom: RandomNumberGenerator, Sendable {
 /// generator of a ``ChaosDBAPI``.
 ///
 /// ```swift
-/// ChaosRate(1, in: 10)     // about one connect in ten fails
-/// ChaosRate.never          // the default for every fault
-/// ChaosRate.always         // every opportunity
+/// try ChaosRate(1, in: 10)              // about one connect in ten fails
+/// try ChaosRate(1, in: 10, seed: 99)    // the same rate, with its own seed
+/// ChaosRate.never                   // the default for every fault
+/// ChaosRate.always                  // every opportunity
 /// ```
+///
+/// Each fault draws from its own stream of the driver's seed, so faults are independent. Give a
+/// rate its own ``seed`` to vary one fault's pattern while every other fault replays exactly.
 public struct ChaosRate: Sendable, Equatable, CustomStringConvertible {
-    /// How many of every ``n`` opportunities fault.
-    public var k: Int
-    /// The size of the window ``k`` is counted in.
-    public var n: Int
+    /// How many of every ``n`` opportunities fault. Read-only, so a rate stays valid.
+    public let k: Int
+    /// The size of the window ``k`` is counted in. Read-only, so a rate stays valid.
+    public let n: Int
+    /// This fault's own seed; `nil` (default) derives its decisions from the ``ChaosDBAPI``'s seed.
+    public var seed: UInt64?
 
-    /// `k` in `n`. Both must be non-negative and `n` positive; `k >= n` means always.
-    public init(_ k: Int, in n: Int) {
-        precondition(k >= 0 && n > 0, "ChaosRate: need k >= 0 and n > 0, got \(k) in \(n)")
+    /// `k` in `n`; `k >= n` means always.
+    /// - Parameters:
+    ///   - k: how many opportunities in every `n` fault; 0 or more.
+    ///   - n: the window; 1 or more.
+    ///   - seed: this fault's own seed; `nil` uses the driver's.
+    /// - Throws: `PoolError.invalidArgument` naming the parameter, its value and the accepted range.
+    public init(_ k: Int, in n: Int, seed: UInt64? = nil) throws {
+        guard k >= 0 else { throw PoolError.invalidArgument("ChaosRate: k must be 0 or more, got \(k)") }
+        guard n >= 1 else { throw PoolError.invalidArgument("ChaosRate: n must be 1 or more, got \(n)") }
+        self.init(checked: k, n, seed: seed)
+    }
+
+    /// For the kit's own constant rates, which are valid by construction.
+    init(checked k: Int, _ n: Int, seed: UInt64? = nil) {
         self.k = k
         self.n = n
+        self.seed = seed
     }
 
     /// Never faults.
-    public static let never = ChaosRate(0, in: 1)
+    public static let never = ChaosRate(checked: 0, 1)
     /// Always faults.
-    public static let always = ChaosRate(1, in: 1)
+    public static let always = ChaosRate(checked: 1, 1)
 
     /// Whether this rate ever faults.
     public var isNever: Bool { k == 0 }
 
-    /// `"k/n"`.
-    public var description: String { "\(k)/\(n)" }
+    /// `"k/n"`, plus ` seed <s>` when the rate has its own seed.
+    public var description: String { "\(k)/\(n)" + (seed.map { " seed \($0)" } ?? "") }
 
     /// Decides one opportunity from a 64-bit random value.
     func fires(_ bits: UInt64) -> Bool {

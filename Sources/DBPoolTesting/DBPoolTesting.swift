@@ -8,7 +8,15 @@
 //   `beforeConnect` make connects fail, slow or block; `dropAll()` simulates a database restart.
 // - `MockConnection`: a fake connection that records every call (`"rollback()"`, `"commit()"`,
 //   `"close()"`, `"cursor()"`, ...) and can be switched to fail rollback, commit, close, execute
-//   or ping, as a disconnect (`MockDisconnectError`) or as an ordinary error (`MockError`).
+//   or ping, as a disconnect (`MockDisconnectError`) or as an ordinary error (`MockError`). It
+//   runs statements with bound values (`SQLExecutor`), answered by its `MockScript`.
+// - `MockScript`: the answers `MockConnection`s give to statements (shared by every connection of
+//   a `MockDBAPI` as `dbapi.script`): rows by exact text, prefix or predicate; failures as a
+//   disconnect, an error or your own error, once, N times or always; and a log of every statement
+//   with its values. Unscripted statements succeed with no rows (or throw, with `.fail`).
+// - `ChaosDBAPI` / `ChaosConnection` / `ChaosDialect`: seeded faults at connect, ping, reset,
+//   close, and at the statements your code runs (`ChaosConfiguration.statementFaults`), with a
+//   book of committed transactions to compare your code's reported successes against.
 // - `MockDialect`: the `Dialect` for `MockConnection`, with a ping and `isDisconnect`; it can log
 //   `"R"`, `"C"`, `"CL"`, `"T"`, `"P"` to a shared `MockCallLog`.
 // - `ManualClock`: a `PoolClock` that moves only when the test calls `advance(by:)`, for recycle
@@ -63,3 +71,6 @@
 //
 // The mocks follow the ones in SQLAlchemy's own pool tests (test_pool.py and test_reconnect.py),
 // so tests ported from there keep their expected call lists and error messages.
+//
+// Testing your own repositories and services: see the article TestingYourCode.md in
+// DBPoolTesting.docc.

@@ -9,6 +9,10 @@ import Synchronization
 /// ``closed``, and switches make individual operations fail as a disconnect or as an ordinary
 /// error.
 ///
+/// Statements (``execute(_:_:)``, ``query(_:_:)``, ``queryRows(_:_:)`` and their text-only forms)
+/// are recorded in ``statements`` with their values and answered by the connection's ``script``
+/// (see ``MockScript``): scripted rows or failures, and by default success with no rows.
+///
 /// You normally get connections from ``MockDBAPI/connect(_:)`` (or its ``MockDBAPI/creator(_:)``
 /// closure), but you can also create one directly:
 ///
@@ -22,7 +26,7 @@ import Synchronization
 /// Every property and method is safe to use from any thread: the state lives behind a lock.
 /// The class conforms to ``DBAPIConnection``, so it also works with `DefaultDialect`; use
 /// ``MockDialect`` when the pool needs a ping or disconnect detection.
-public final class MockConnection: DBAPIConnection, Sendable, CustomStringConvertible {
+public final class MockConnection: DBAPIConnection, SQLExecutor, Sendable, CustomStringConvertible {
     private static let idCounter = Atomic<Int>(0)
 
     /// A number unique to this connection, increasing in creation order across the process.
@@ -40,13 +44,21 @@ public final class MockConnection: DBAPIConnection, Sendable, CustomStringConver
         var failCommit: MockFailure?
         var failClose = false
         var failExecute: MockFailure?
+        var statements: [MockStatement] = []
     }
 
     private let state = Locked(State())
 
+    /// The script that answers this connection's statements (shared with the ``MockDBAPI`` that
+    /// opened it, if any).
+    public let script: MockScript
+
     /// Creates an open connection with a fresh ``id`` and no recorded calls.
-    public init() {
+    /// - Parameter script: answers the connection's statements; by default a new, empty script
+    ///   (every `execute` succeeds and every query returns no rows).
+    public init(script: MockScript = MockScript()) {
         id = MockConnection.idCounter.wrappingAdd(1, ordering: .relaxed).newValue
+        self.script = script
     }
 
     /// `MockConnection#<id>`, plus ` (closed)` or ` (dropped)` when that applies.
@@ -70,6 +82,10 @@ public final class MockConnection: DBAPIConnection, Sendable, CustomStringConver
 
     /// How many times ``close()`` has been called.
     public var closeCount: Int { state.withLock { $0.closeCount } }
+
+    /// The statements run on this connection, in order, with their values; failed ones included.
+    /// ``MockScript/statements`` has those of every connection sharing the script.
+    public var statements: [MockStatement] { state.withLock { $0.statements } }
 
     /// Whether ``drop()`` has been called.
     public var isDropped: Bool { state.withLock { $0.dropped } }
@@ -123,10 +139,11 @@ public final class MockConnection: DBAPIConnection, Sendable, CustomStringConver
         set { state.withLock { $0.failClose = newValue } }
     }
 
-    /// How ``execute(_:)`` fails: `.disconnect` throws
-    /// `MockDisconnectError("Lost the DB connection on execute")`; `.error` throws
-    /// `MockError("something broke on execute but we didn't lose the connection")`.
-    /// `nil` (default): the statement succeeds.
+    /// How every statement fails, whatever the ``script`` says: `.disconnect` throws
+    /// `MockDisconnectError("Lost the DB connection on execute")` (`… on query` for the query
+    /// methods); `.error` throws
+    /// `MockError("something broke on execute but we didn't lose the connection")` (likewise).
+    /// `nil` (default): the ``script`` answers.
     public var failExecute: MockFailure? {
         get { state.withLock { $0.failExecute } }
         set { state.withLock { $0.failExecute = newValue } }
@@ -171,10 +188,35 @@ public final class MockConnection: DBAPIConnection, Sendable, CustomStringConver
         record("cursor()")
     }
 
-    /// Records `"execute(<sql>)"`, then throws if ``failExecute`` is set or the connection was
-    /// dropped. Otherwise the statement "succeeds" and does nothing.
+    /// Records `"execute(<sql>)"` in ``calls`` and the statement in ``statements``, then throws
+    /// if ``failExecute`` is set or the connection was dropped; otherwise the ``script`` decides
+    /// (by default the statement succeeds and does nothing).
     public func execute(_ sql: String) throws {
-        try perform("execute(\(sql))", operation: "execute", switch: \.failExecute)
+        _ = try run(.execute, sql, [])
+    }
+
+    /// ``execute(_:)`` with bound values, recorded with the statement.
+    public func execute(_ sql: String, _ parameters: [SQLValue]) throws {
+        _ = try run(.execute, sql, parameters)
+    }
+
+    /// Records `"query(<sql>)"` and the statement, fails as ``execute(_:)`` does, then returns the
+    /// ``script``'s rows as text: `NULL` as `nil`, integers and doubles in Swift's decimal form,
+    /// booleans as `"true"`/`"false"`, bytes decoded as UTF-8. No rule: no rows.
+    public func query(_ sql: String) throws -> [[String?]] {
+        try query(sql, [])
+    }
+
+    /// ``query(_:)`` with bound values, recorded with the statement.
+    public func query(_ sql: String, _ parameters: [SQLValue]) throws -> [[String?]] {
+        try run(.query, sql, parameters).rows.map { $0.map(Self.text) }
+    }
+
+    /// Records `"query(<sql>)"` and the statement, fails as ``execute(_:)`` does, then returns the
+    /// ``script``'s rows as scripted, with its column names. No rule: no rows.
+    public func queryRows(_ sql: String, _ parameters: [SQLValue]) throws -> [SQLRow] {
+        let (columns, rows) = try run(.query, sql, parameters)
+        return rows.map { SQLRow(columns: columns, values: $0) }
     }
 
     /// Records `"ping()"` and answers whether the connection is alive: `false` if it was dropped
@@ -198,6 +240,38 @@ public final class MockConnection: DBAPIConnection, Sendable, CustomStringConver
         case nil: return true
         case .disconnect: return false
         case .error: throw MockError("ping failed")
+        }
+    }
+
+    private func run(_ kind: MockStatement.Kind, _ sql: String, _ parameters: [SQLValue]) throws
+        -> (columns: [String], rows: [[SQLValue]])
+    {
+        let statement = MockStatement(kind: kind, sql: sql, parameters: parameters, connectionID: id)
+        let failure = state.withLock { state -> MockFailure? in
+            Self.append("\(kind.rawValue)(\(sql))", to: &state)
+            state.statements.append(statement)
+            return state.dropped ? .disconnect : state.failExecute
+        }
+        switch failure {
+        case nil:
+            return try script.answer(statement)
+        case .disconnect:
+            script.log(statement)
+            throw MockDisconnectError("Lost the DB connection on \(kind.rawValue)")
+        case .error:
+            script.log(statement)
+            throw MockError("something broke on \(kind.rawValue) but we didn't lose the connection")
+        }
+    }
+
+    static func text(_ value: SQLValue) -> String? {
+        switch value {
+        case .null: return nil
+        case let .text(text): return text
+        case let .bytes(bytes): return String(decoding: bytes, as: UTF8.self)
+        case let .integer(number): return String(number)
+        case let .double(number): return String(number)
+        case let .bool(flag): return flag ? "true" : "false"
         }
     }
 

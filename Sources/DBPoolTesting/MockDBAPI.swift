@@ -44,8 +44,16 @@ public final class MockDBAPI: Sendable {
 
     private let state = Locked(State())
 
+    /// The script every connection this driver opens answers statements from (see
+    /// ``MockScript``): script rows and failures here, and read the statement log of all its
+    /// connections from ``MockScript/statements``.
+    public let script: MockScript
+
     /// Creates a driver that is up, with no recorded calls.
-    public init() {}
+    /// - Parameter script: the script its connections answer from; by default a new, empty one.
+    public init(script: MockScript = MockScript()) {
+        self.script = script
+    }
 
     // MARK: Connecting
 
@@ -79,7 +87,7 @@ public final class MockDBAPI: Sendable {
             if state.isShutdown {
                 return .failure(MockError("connect failed"))
             }
-            let connection = MockConnection()
+            let connection = MockConnection(script: script)
             state.connections.append(connection)
             return .success(connection)
         }
