@@ -37,3 +37,25 @@ func restartServer() throws {
     let status = try runShell(command)
     guard status == 0 else { throw PostgresError(sqlState: nil, message: "restart command failed (\(status)): \(command)") }
 }
+
+/// The value of a variable that scripts/with-postgres exports (a URL, a helper's path). Without
+/// it the test is skipped, except under CI, where it fails: CI must never pass by skipping.
+func requiredEnvironment(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    let environment = ProcessInfo.processInfo.environment
+    if let value = environment[name], !value.isEmpty { return value }
+    if environment["CI"] != nil {
+        XCTFail("\(name) is not set under CI: the server it names could not be started. "
+                + "Run the tests under scripts/with-postgres (as root, it installs what is missing).", file: file, line: line)
+        throw NoServer()
+    }
+    throw XCTSkip("\(name) is not set; run under scripts/with-postgres to test against a server")
+}
+
+/// Runs the helper script whose absolute path is in `variable` with one `action` argument (for
+/// example `DBPOOL_PGBOUNCER_CMD kill-restart`), and fails unless it exits with 0.
+func runHelper(_ variable: String, _ action: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    let path = try requiredEnvironment(variable, file: file, line: line)
+    let command = "'\(path.replacingOccurrences(of: "'", with: "'\\''"))' \(action)"
+    let status = try runShell(command)
+    guard status == 0 else { throw PostgresError(sqlState: nil, message: "helper failed (\(status)): \(command)") }
+}
