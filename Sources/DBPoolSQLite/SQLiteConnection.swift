@@ -4,7 +4,7 @@ import DBPool
 /// One connection to an SQLite database (a file or `":memory:"`), over the system `libsqlite3`.
 ///
 /// The API is DB-API shaped: ``execute(_:)`` runs SQL without results, ``query(_:)`` returns rows
-/// as text, and ``rollback()``, ``commit()`` and ``close()`` make it a ``DBAPIConnection`` that
+/// as text, and ``rollback()``, ``commit()`` and ``close()`` make it a `DBAPIConnection` that
 /// any pool can manage. SQLite starts a transaction only on an explicit `BEGIN`; outside one,
 /// every statement commits on its own (autocommit).
 ///

@@ -442,7 +442,7 @@ public final class ChaosConnection: DBAPIConnection, Sendable, CustomStringConve
     }
 }
 
-/// The ``Dialect`` for ``ChaosConnection``: rollback, commit, close and terminate call the
+/// The `Dialect` for ``ChaosConnection``: rollback, commit, close and terminate call the
 /// connection's methods, the ping calls ``ChaosConnection/ping()``, and ``isDisconnect(_:connection:)``
 /// recognises ``ChaosDisconnectError``.
 ///
