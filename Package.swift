@@ -32,6 +32,9 @@ let package = Package(
         .testTarget(name: "DBPoolTestingTests", dependencies: ["DBPool", "DBPoolTesting"]),
         .testTarget(name: "DBPoolSQLiteTests", dependencies: ["DBPool", "DBPoolTesting", "DBPoolSQLite"]),
         .testTarget(name: "DBPoolPostgresTests", dependencies: ["DBPool", "DBPoolTesting", "DBPoolPostgres"]),
+        // The code blocks of README.md and the DocC articles, compiled (scripts/docs checks that
+        // every block is here).
+        .testTarget(name: "DocSnippetTests", dependencies: ["DBPool", "DBPoolTesting", "DBPoolSQLite", "DBPoolPostgres"]),
     ],
     swiftLanguageModes: [.v6]
 )
