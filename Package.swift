@@ -36,6 +36,9 @@ let package = Package(
         .testTarget(name: "DBPoolPostgresTests", dependencies: ["DBPool", "DBPoolTesting", "DBPoolPostgres"]),
         // Also runs the built dbpool-demo binary (signals, --postgres failures).
         .testTarget(name: "DBPoolDemoTests", dependencies: ["DBPoolDemoSupport", "DBPoolSQLite"]),
+        // The code blocks of README.md and the DocC articles, compiled (scripts/docs checks that
+        // every block is here).
+        .testTarget(name: "DocSnippetTests", dependencies: ["DBPool", "DBPoolTesting", "DBPoolSQLite", "DBPoolPostgres"]),
     ],
     swiftLanguageModes: [.v6]
 )

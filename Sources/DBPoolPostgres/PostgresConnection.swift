@@ -4,7 +4,7 @@ import DBPool
 /// One connection to a PostgreSQL server over the system `libpq`.
 ///
 /// The API is DB-API shaped: ``execute(_:)`` runs SQL without results, ``query(_:)`` returns rows
-/// as text, and ``rollback()``, ``commit()`` and ``close()`` make it a ``DBAPIConnection`` that
+/// as text, and ``rollback()``, ``commit()`` and ``close()`` make it a `DBAPIConnection` that
 /// any pool can manage. The server is in autocommit mode unless a transaction is opened with
 /// `BEGIN`; ``rollback()`` and ``commit()`` act only while one is open.
 ///

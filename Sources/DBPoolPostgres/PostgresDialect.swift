@@ -1,6 +1,6 @@
 import DBPool
 
-/// The ``Dialect`` for ``PostgresConnection``: transaction reset, close, a `SELECT 1` ping, and
+/// The `Dialect` for ``PostgresConnection``: transaction reset, close, a `SELECT 1` ping, and
 /// recognition of the errors that mean the server connection is gone.
 ///
 /// ```swift

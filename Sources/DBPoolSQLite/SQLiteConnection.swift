@@ -4,10 +4,10 @@ import DBPool
 /// One connection to an SQLite database (a file or `":memory:"`), over the system `libsqlite3`.
 ///
 /// The API is DB-API shaped: ``execute(_:)`` runs SQL without results, ``query(_:)`` returns rows
-/// as text, and ``rollback()``, ``commit()`` and ``close()`` make it a ``DBAPIConnection`` that
+/// as text, and ``rollback()``, ``commit()`` and ``close()`` make it a `DBAPIConnection` that
 /// any pool can manage. ``execute(_:_:)``, ``query(_:_:)`` and ``queryRows(_:_:)`` bind values to
 /// `?`/`?NNN` placeholders with `sqlite3_bind_*`, so values never enter the SQL text;
-/// ``queryRows(_:_:)`` returns typed ``SQLValue``s. It conforms to `SQLExecutor`. SQLite starts a transaction only on an explicit `BEGIN`; outside one,
+/// ``queryRows(_:_:)`` returns typed `SQLValue`s. It conforms to `SQLExecutor`. SQLite starts a transaction only on an explicit `BEGIN`; outside one,
 /// every statement commits on its own (autocommit).
 ///
 /// A connection is not thread-safe: use it from one holder at a time. A pool enforces that by

@@ -1,7 +1,7 @@
 import CSQLite3
 import DBPool
 
-/// The ``Dialect`` for ``SQLiteConnection``: transaction reset, close, a `SELECT 1` ping, and
+/// The `Dialect` for ``SQLiteConnection``: transaction reset, close, a `SELECT 1` ping, and
 /// recognition of the SQLite errors that mean the database is gone.
 ///
 /// ```swift

@@ -3,7 +3,7 @@ import Synchronization
 
 /// Records the pool events it hears, in order, with the interesting parts of their arguments.
 ///
-/// Attach it to a pool's ``PoolEvents`` and assert on the sequence of event names:
+/// Attach it to a pool's `PoolEvents` and assert on the sequence of event names:
 ///
 /// ```swift
 /// let recorder = EventRecorder()
@@ -61,12 +61,12 @@ public final class EventRecorder: Sendable {
         /// Whether the connection argument was `nil`. Only a `checkin` of an invalidated record
         /// has a `nil` connection.
         public var connectionWasNil: Bool
-        /// The identity of the ``ConnectionRecord`` argument; `nil` when the event has none
+        /// The identity of the `ConnectionRecord` argument; `nil` when the event has none
         /// (`close_detached`), or it was `nil` (`reset` of a detached connection).
         public var recordID: ObjectIdentifier?
-        /// The identity of the ``ConnectionFairy`` argument of `checkout`; `nil` for other events.
+        /// The identity of the `ConnectionFairy` argument of `checkout`; `nil` for other events.
         public var fairyID: ObjectIdentifier?
-        /// The ``PoolResetState`` of a `reset`; `nil` for other events.
+        /// The `PoolResetState` of a `reset`; `nil` for other events.
         public var resetState: PoolResetState?
         /// The error argument of `invalidate` or `soft_invalidate`, when there was one.
         public var error: (any Error)?
@@ -136,7 +136,7 @@ public final class EventRecorder: Sendable {
     /// goes away; `pool.recreate()` copies them to the new pool.
     ///
     /// - Parameters:
-    ///   - events: the pool's ``PoolEvents`` (`pool.events`).
+    ///   - events: the pool's `PoolEvents` (`pool.events`).
     ///   - kinds: which events to record; default all.
     ///   - prepend: register ahead of listeners already there, so the recorder sees each event
     ///     before they run.

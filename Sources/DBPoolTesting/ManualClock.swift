@@ -1,7 +1,7 @@
 import DBPool
 import Synchronization
 
-/// A ``PoolClock`` that stands still until the test moves it, for testing recycle ages and
+/// A `PoolClock` that stands still until the test moves it, for testing recycle ages and
 /// connection timestamps without sleeping.
 ///
 /// ```swift

@@ -24,7 +24,7 @@ import Synchronization
 /// ```
 ///
 /// Every property and method is safe to use from any thread: the state lives behind a lock.
-/// The class conforms to ``DBAPIConnection``, so it also works with `DefaultDialect`; use
+/// The class conforms to `DBAPIConnection`, so it also works with `DefaultDialect`; use
 /// ``MockDialect`` when the pool needs a ping or disconnect detection.
 public final class MockConnection: DBAPIConnection, SQLExecutor, Sendable, CustomStringConvertible {
     private static let idCounter = Atomic<Int>(0)

@@ -1,7 +1,7 @@
 import DBPool
 import Synchronization
 
-/// A ``Dialect`` for ``MockConnection`` that can ping, recognises ``MockDisconnectError`` as a
+/// A `Dialect` for ``MockConnection`` that can ping, recognises ``MockDisconnectError`` as a
 /// disconnect, and can log each dialect call to a shared ``MockCallLog``.
 ///
 /// It combines SQLAlchemy's `PoolDialectTest` dialect (which logs `"R"`, `"C"`, `"CL"`) with the
@@ -91,7 +91,7 @@ public struct MockDialect: Dialect {
     }
 
     /// `true` exactly when `error` is a ``MockDisconnectError`` (and ``recognisesDisconnects`` is
-    /// set). The pool's own ``DisconnectionError`` is not a driver error and is not recognised.
+    /// set). The pool's own `DisconnectionError` is not a driver error and is not recognised.
     public func isDisconnect(_ error: any Error, connection: MockConnection?) -> Bool {
         recognisesDisconnects && error is MockDisconnectError
     }

@@ -7,7 +7,7 @@
 ///
 /// `connect()` and `withConnection` are protocol-extension methods that capture the caller's
 /// `#fileID` and `#line` (for AssertionPool's report and leak diagnostics) and forward to the
-/// ``checkout(at:)`` requirements, which each pool kind implements.
+/// `checkout(at:)` requirements, which each pool kind implements.
 public protocol Pool<Connection>: AnyObject, Sendable {
     /// The driver's connection type.
     associatedtype Connection

@@ -27,7 +27,7 @@ import Darwin
 ///
 /// Beyond SQLAlchemy (all off by default except `maxConnecting` and `overtakeWindow`, see ``PoolOptions``): `minIdle`
 /// pre-fill, `idleTimeout`, `keepAlive`, `maxConnecting`, `connectBackoff`, leak detection and
-/// ``shutdown(gracePeriod:)``. The timed ones run on one background thread per pool, started only
+/// ``shutdown(gracePeriod:)-(Duration)->Int``. The timed ones run on one background thread per pool, started only
 /// when one of them is configured.
 public final class QueuePool<Connection>: Pool, RecordPool {
     @usableFromInline typealias Record = ConnectionRecord<Connection>
@@ -150,7 +150,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     public var overflow: Int { state.withLock { $0.overflow } }
     /// Checkouts currently waiting for a connection.
     public var waiting: Int { state.withLock { $0.waiting } }
-    /// Whether ``shutdown(gracePeriod:)`` has been called.
+    /// Whether ``shutdown(gracePeriod:)-(Duration)->Int`` has been called.
     public var isShutDown: Bool { state.withLock { $0.phase != .running } }
 
     /// A snapshot of the pool's state and counters; see ``PoolStatistics``.
