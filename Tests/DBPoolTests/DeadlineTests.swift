@@ -126,4 +126,47 @@ final class DeadlineTests: XCTestCase {
         await fairy.closeAndWait()
         XCTAssertEqual([pool.checkedIn, pool.waiting], [1, 0])
     }
+
+    // MARK: Deadlines on a ManualClock (issue 16 item 3)
+
+    /// With a ManualClock as the pool's clock, a checkout timeout is driven by the test: a
+    /// blocked thread waits while the clock stands still and is released by one advance.
+    func testABlockingWaiterTimesOutWhenAManualClockPassesItsDeadline() throws {
+        let clock = ManualClock()
+        let pool = try QueuePool(poolSize: 1, maxOverflow: 0, timeout: .seconds(30), options: PoolOptions(clock: clock, logHandler: .disabled),
+                                 dialect: MockDialect(), creator: MockDBAPI().creator())
+        let held = try pool.connect()
+        let outcome = Guarded<String?>(nil)
+        let waiter = Harness.spawn {
+            do { _ = try pool.connect(); outcome.update { $0 = "served" } } catch { outcome.update { $0 = "\(error)" } }
+        }
+        XCTAssertTrue(Harness.eventually { pool.waiting == 1 })
+        clock.advance(by: .seconds(29))
+        XCTAssertFalse(Harness.eventually(.milliseconds(30)) { outcome.value != nil }, "29 s of 30: still waiting")
+        clock.advance(by: .seconds(1))
+        XCTAssertTrue(waiter.finished(within: 5))
+        XCTAssertTrue(outcome.value?.hasPrefix("QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 30.00") == true, "\(outcome.value ?? "")")
+        XCTAssertEqual(pool.statistics.maxWaitTime, .seconds(30), "the wait is measured on the pool's clock")
+        held.close()
+    }
+
+    func testAnAsyncWaiterTimesOutWhenAManualClockPassesItsDeadline() async throws {
+        let clock = ManualClock()
+        let pool = try QueuePool(poolSize: 1, maxOverflow: 0, timeout: .seconds(30), options: PoolOptions(clock: clock, logHandler: .disabled),
+                                 dialect: MockDialect(), creator: MockDBAPI().creator())
+        let held = try await pool.connect()
+        let waiter = Task { try await pool.connect() }
+        let queued = await Harness.waitUntil { pool.waiting == 1 }
+        XCTAssertTrue(queued)
+        clock.advance(by: .seconds(29))
+        let early = await Harness.waitUntil(.milliseconds(30)) { pool.waiting == 0 }
+        XCTAssertFalse(early, "29 s of 30: still waiting")
+        clock.advance(by: .seconds(1))
+        do {
+            _ = try await waiter.value
+            XCTFail("expected a timeout")
+        } catch PoolError.timeout {}
+        XCTAssertEqual(pool.waiting, 0)
+        await held.closeAndWait()
+    }
 }

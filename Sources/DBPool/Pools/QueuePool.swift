@@ -268,9 +268,10 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         case .shutDown: throw PoolError.shutDown
         case .wait: break
         }
-        // The deadline is taken once, so that every later wake-up measures against it.
-        let start = ContinuousClock.now
-        let deadline = timeout.map { DispatchTime.now() + DispatchTimeInterval.nanoseconds(Int(clamping: Timestamper.nanoseconds($0))) } ?? .distantFuture
+        // The deadline is taken once, on the pool's clock, so that every later wake-up measures
+        // against it.
+        let start = waitStamp()
+        let deadline = waitDeadline(from: start)
         let semaphore = DispatchSemaphore(value: 0)
         let waiter = Waiter<Record>(kind: .blocking(semaphore), site: site)
         switch state.withLock({ $0.acquire(enqueueing: waiter, site: site) }) {
@@ -283,11 +284,11 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         // have been handed a record, woken to take an idle one, or be out of time. A signal that
         // arrives after the look that used it stays in the semaphore, which is then dropped.
         while true {
-            let timedOut = semaphore.wait(timeout: deadline) == .timedOut
+            let timedOut = semaphore.wait(timeout: realWaitLimit(until: deadline)) == .timedOut && deadline.map { waitStamp() >= $0 } == true
             let (next, woken, error): (Machine.Woken, [Waiter<Record>], PoolError?) = state.withLock { machine in
                 let (next, woken) = machine.blockingWaiterWoke(waiter, timedOut: timedOut)
                 guard case .timedOut = next else { return (next, woken, nil) }
-                machine.recordWait(ContinuousClock.now - start, timedOut: true)
+                machine.recordWait(.nanoseconds(waitStamp() &- start), timedOut: true)
                 return (next, woken, timeoutError(machine))
             }
             wake(woken)
@@ -311,12 +312,9 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         case .shutDown: throw PoolError.shutDown
         case .wait: break
         }
-        let start = ContinuousClock.now
+        let start = waitStamp()
         let waiter = Waiter<Record>(kind: .async, site: site)
-        if let timeout {
-            let (deadline, overflowed) = deadlineStamp(start).addingReportingOverflow(Timestamper.nanoseconds(timeout))
-            waiter.deadline = overflowed ? .max : deadline
-        }
+        waiter.deadline = waitDeadline(from: start)
         _ = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let (outcome, startTimer): (Result<Machine.Acquire, any Error>, Bool) = state.withLock { machine in
@@ -357,6 +355,44 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         return try use(waiter, waitingSince: start, site: site)
     }
 
+    // MARK: Wait time
+    //
+    // Waits are measured on the pool's clock, as every other time in the pool: as stamps (see
+    // Timestamper) read from its fine clock. With the system clock that is real time; with a
+    // clock a test moves by hand (DBPoolTesting's ManualClock), waiters poll it every few
+    // milliseconds of real time, so advancing it past a deadline times the waiter out without
+    // the test waiting for real.
+
+    /// Now, as a wait stamp: a reading of the pool's clock (fine resolution).
+    func waitStamp() -> Int64 { context.timestamper.preciseNanoseconds() }
+
+    /// The deadline of a wait that starts at `start`, or `nil` to wait forever: without a
+    /// timeout, and for a timeout so long that its deadline would not fit (beyond about 292
+    /// years), where a timer would only sleep for ever.
+    func waitDeadline(from start: Int64) -> Int64? {
+        guard let timeout else { return nil }
+        let (deadline, overflowed) = start.addingReportingOverflow(Timestamper.nanoseconds(timeout))
+        return overflowed || deadline == .max ? nil : deadline
+    }
+
+    /// How long a blocked thread may sleep before it looks at its deadline again.
+    func realWaitLimit(until deadline: Int64?) -> DispatchTime {
+        guard let deadline else { return .distantFuture }
+        let delay = Self.realDelay(until: deadline, context: context)
+        return .now() + .nanoseconds(Int(clamping: Timestamper.nanoseconds(delay)))
+    }
+
+    /// The real time to sleep before the pool's clock may have reached `deadline` (a stamp): the
+    /// time left with the system clock, a short poll with a clock that tests move by hand.
+    static func realDelay(until deadline: Int64, context: PoolContext<Connection>) -> Duration {
+        let stamper = context.timestamper
+        guard stamper.usesSystemClock else {
+            return context.options.clock.realDelay(until: stamper.instant(fromStamp: deadline))
+        }
+        // Fine system-clock stamps are real time: the time left is the difference.
+        return .nanoseconds(Swift.max(0, deadline &- stamper.preciseNanoseconds()))
+    }
+
     /// The pool's one timer for async waiters' deadlines (see ``WaiterList``): it sleeps until
     /// the oldest watched waiter's deadline, fails every waiter whose deadline has passed, and
     /// sleeps again until the next, stopping once nobody is watched. A waiter that leaves earlier
@@ -368,11 +404,12 @@ public final class QueuePool<Connection>: Pool, RecordPool {
             var deadline = firstDeadline
             while true {
                 do {
-                    try await Task.sleep(until: deadlineOrigin + .nanoseconds(deadline), clock: .continuous)
+                    try await Task.sleep(for: Self.realDelay(until: deadline, context: context))
                 } catch {
                     // Nobody cancels this task; if something did, looking now is still correct.
                 }
-                let now = deadlineStamp(.now)
+                let now = context.timestamper.preciseNanoseconds()
+                guard now >= deadline else { continue }
                 let (failed, woken, next, error) = state.withLock { machine in
                     let (expired, woken, next) = machine.expireDeadlines(now: now)
                     var failed: [CheckedContinuation<Void, any Error>] = []
@@ -395,10 +432,10 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     /// A waiter's task is cancelled. If it is still queued it leaves the queue in O(1) and its
     /// continuation fails; if it was already granted something, nothing happens and the grant is
     /// delivered as usual.
-    private func abandon(_ waiter: Waiter<Record>, waitingSince start: ContinuousClock.Instant) {
+    private func abandon(_ waiter: Waiter<Record>, waitingSince start: Int64) {
         let (resume, woken): (CheckedContinuation<Void, any Error>?, [Waiter<Record>]) = state.withLock { machine in
             if machine.remove(waiter) {
-                machine.recordWait(ContinuousClock.now - start, timedOut: false)
+                machine.recordWait(.nanoseconds(waitStamp() &- start), timedOut: false)
                 let continuation = waiter.continuation
                 waiter.continuation = nil
                 // Leaving the head may leave idle records that the new head should hear of.
@@ -442,13 +479,13 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     }
 
     /// Turns what a woken waiter was granted into a record, and counts the wait.
-    private func use(_ waiter: Waiter<Record>, waitingSince start: ContinuousClock.Instant, site: CheckoutSite) throws -> Record {
+    private func use(_ waiter: Waiter<Record>, waitingSince start: Int64, site: CheckoutSite) throws -> Record {
         if let failure = waiter.failure, waiter.grant == nil { throw failure }
         let grant = waiter.grant!
         // Served at once on the second look, after the fast path found nothing: no wait (and
         // the record was counted as a checkout when it was granted, as every grant is).
         if !waiter.grantedWithoutWaiting {
-            let waited = ContinuousClock.now - start
+            let waited = Duration.nanoseconds(waitStamp() &- start)
             state.withLock { $0.recordWait(waited, timedOut: false) }
         }
         switch grant {

@@ -278,7 +278,7 @@ struct QueueStateMachine<Record: PoolSlot> {
         return true
     }
 
-    /// The deadline timer woke at `now` (a ``deadlineStamp(_:)``): every watched waiter whose
+    /// The deadline timer woke at `now` (a stamp on the pool's clock): every watched waiter whose
     /// deadline has passed leaves the queue and is returned, to be failed, with the waiters to
     /// wake because of it. `next` is when to look again; `nil` means nobody is watched any more
     /// and the timer must stop.

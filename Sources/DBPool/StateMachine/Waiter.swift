@@ -60,8 +60,8 @@ final class Waiter<Record: AnyObject>: @unchecked Sendable {
     /// still be overtaken is measured from here. Set only when overtaking is on.
     @usableFromInline
     var enqueuedAt: Int64 = 0
-    /// An async waiter's deadline, as nanoseconds after ``deadlineOrigin``; `nil` without a
-    /// timeout. (Not a `ContinuousClock.Instant`: that type is not frozen, and storing one would
+    /// An async waiter's deadline, as a stamp on the pool's clock (see ``Timestamper``); `nil`
+    /// without a timeout. (Not a `ContinuousClock.Instant`: that type is not frozen, and storing one would
     /// make every field's offset a run-time lookup.)
     @usableFromInline
     var deadline: Int64?
@@ -96,13 +96,4 @@ final class Waiter<Record: AnyObject>: @unchecked Sendable {
         self.kind = kind
         self.site = site
     }
-}
-
-/// Where async waiters' deadlines are measured from: real time, whatever the pool's clock, as for
-/// blocking waiters, whose deadlines are `DispatchTime`s.
-let deadlineOrigin = ContinuousClock.now
-
-/// `instant` as a waiter deadline (nanoseconds after ``deadlineOrigin``).
-func deadlineStamp(_ instant: ContinuousClock.Instant) -> Int64 {
-    Timestamper.nanoseconds(instant - deadlineOrigin)
 }
