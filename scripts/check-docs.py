@@ -93,6 +93,10 @@ def snippet_regions():
                 body.append(line)
         if name:
             problems.append(f"{path.name}:{opened}: snippet '{name}' has no '// end snippet'")
+    # A test file named *ExampleTests.swift is an article's example, compiled and run as a whole
+    # (DBPoolTesting's TestingYourCode article is cut from one); its blocks may come from anywhere in it.
+    for path in sorted((ROOT / "Tests").glob("*/*ExampleTests.swift")):
+        regions[f"file:{path.name}"] = (path, path.read_text().splitlines())
     return regions, problems
 
 

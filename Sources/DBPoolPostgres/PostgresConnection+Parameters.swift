@@ -8,7 +8,7 @@ extension PostgresConnection: SQLExecutor {
     /// a value is never spliced into the SQL text: `'); DROP TABLE users; --` is stored as that
     /// text. Each value is sent with a type the server then converts as it needs:
     ///
-    /// | ``SQLValue`` | sent as |
+    /// | `SQLValue` | sent as |
     /// |---|---|
     /// | `.integer` | `int8`, decimal text |
     /// | `.double` | `float8` (`Infinity`, `-Infinity` and `NaN` included) |

@@ -11,7 +11,7 @@ import DBPool
 /// ``execute(_:)`` and ``query(_:)`` use libpq's simple protocol (`PQexec`, several statements
 /// allowed) and return every value in text form. ``execute(_:_:)``, ``query(_:_:)`` and
 /// ``queryRows(_:_:)`` bind values to `$1`, `$2`, … with `PQexecParams`, so values never enter the
-/// SQL text; ``queryRows(_:_:)`` returns typed ``SQLValue``s. Server notices (`NOTICE`,
+/// SQL text; ``queryRows(_:_:)`` returns typed `SQLValue`s. Server notices (`NOTICE`,
 /// `WARNING`) are discarded rather than printed to standard error.
 ///
 /// A connection is not thread-safe: use it from one holder at a time. A pool enforces that by

@@ -13,7 +13,7 @@ extension SQLiteConnection: SQLExecutor {
     /// through `sqlite3_bind_*`; they are never spliced into the SQL text, so a value such as
     /// `'); DROP TABLE users; --` is stored as that text.
     ///
-    /// | ``SQLValue`` | bound as |
+    /// | `SQLValue` | bound as |
     /// |---|---|
     /// | `.integer` | `sqlite3_bind_int64` |
     /// | `.double` | `sqlite3_bind_double` |
@@ -47,7 +47,7 @@ extension SQLiteConnection: SQLExecutor {
     /// with typed values, by each value's storage class: `INTEGER` as `.integer`, `REAL` as
     /// `.double`, `TEXT` as `.text`, `BLOB` as `.bytes`, `NULL` as `.null`. SQLite stores
     /// booleans as integers, so they come back as `.integer(1)` or `.integer(0)`;
-    /// ``SQLValue/bool`` reads those as `true` and `false`. Rows carry the column names.
+    /// `SQLValue/bool` reads those as `true` and `false`. Rows carry the column names.
     /// - Throws: the errors of ``execute(_:_:)``.
     public func queryRows(_ sql: String, _ parameters: [SQLValue]) throws -> [SQLRow] {
         let (columns, rows) = try run(sql, parameters, read: Self.typedColumn)

@@ -1,6 +1,6 @@
 import DBPool
 
-/// The ``Dialect`` for ``ChaosConnection``: rollback, commit, close and terminate call the
+/// The `Dialect` for ``ChaosConnection``: rollback, commit, close and terminate call the
 /// connection's methods, the ping calls ``ChaosConnection/ping()``, and ``isDisconnect(_:connection:)``
 /// recognises ``ChaosDisconnectError``.
 ///

@@ -70,7 +70,7 @@ public final class MockScript: Sendable {
     /// succeeds and ignores them).
     /// - Parameters:
     ///   - matcher: which statements this rule answers.
-    ///   - columns: the column names ``SQLRow/columns`` reports; may be empty.
+    ///   - columns: the column names `SQLRow/columns` reports; may be empty.
     ///   - rows: the rows, each a list of values.
     public func respond(to matcher: MockStatementMatcher, columns: [String] = [], rows: [[SQLValue]]) {
         add(matcher, .rows(columns: columns, rows), remaining: nil)

@@ -114,14 +114,14 @@ final class DriverThreadsTests: XCTestCase {
 
     actor Counter {
         var count = 0
-        var ranOnDriverThread = false
+        var ranOnDriverThread = 0
 
         /// The body touches the actor's state: this compiles only because `withConnection` takes
         /// the caller's isolation.
         func bump(_ pool: QueuePool<MockConnection>) async throws -> sending NotSendable {
             try await pool.withConnection { fairy in
                 count += 1
-                ranOnDriverThread = DriverExecutor.current != nil
+                if DriverExecutor.current != nil { ranOnDriverThread += 1 }
                 return NotSendable(id: fairy.connection.id)
             }
         }
@@ -135,12 +135,17 @@ final class DriverThreadsTests: XCTestCase {
     func testWithConnectionFromAnActorKeepsItsIsolationAndReturnsANonSendableValue() async throws {
         let pool = try makePool(ThreadLog())
         let counter = Counter()
-        let value = try await counter.bump(pool)
-        XCTAssertGreaterThan(value.id, 0)
+        for _ in 0..<10 {
+            let value = try await counter.bump(pool)
+            XCTAssertGreaterThan(value.id, 0)
+        }
         let count = await counter.count
         let ranOnDriverThread = await counter.ranOnDriverThread
-        XCTAssertEqual(count, 1)
-        XCTAssertTrue(ranOnDriverThread, "a default actor runs on the preferred executor")
+        XCTAssertEqual(count, 10)
+        // A default actor runs on the preferred executor when the runtime schedules it; on a
+        // loaded machine it is occasionally resumed on a cooperative thread instead, so this
+        // checks that the preference reaches actor-isolated bodies, not that it always wins.
+        XCTAssertGreaterThan(ranOnDriverThread, 0, "a default actor runs on the preferred executor")
     }
 
     func testTheSimplerKindsConnectOnThePoolsThreads() async throws {
