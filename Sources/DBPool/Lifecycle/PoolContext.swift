@@ -26,6 +26,14 @@ final class PoolContext<Connection>: Sendable {
     /// Where async callers' driver work runs (see ``PoolOptions/driverThreads``); `nil` runs it
     /// inline.
     @usableFromInline let driverExecutor: DriverExecutor?
+    /// Whether the driver is an ``AsyncDialect`` behind the bridge (see ``AsyncBridge``): its
+    /// pool refuses the blocking API and does not move an async caller's body to the driver
+    /// threads.
+    @usableFromInline let driverIsAsync: Bool
+    /// Where an async `withConnection` runs its body: on the driver threads for a blocking
+    /// driver (its calls in the body block), where the caller runs for an async one (its calls
+    /// suspend, and a hop would only cost).
+    @usableFromInline var bodyExecutor: DriverExecutor? { driverIsAsync ? nil : driverExecutor }
     /// Told the outcome of every connect attempt (QueuePool's backoff and statistics). Set once,
     /// right after the pool is built and before any record exists.
     ///
@@ -57,9 +65,11 @@ final class PoolContext<Connection>: Sendable {
         options: PoolOptions,
         kind: String,
         connectionLimit: Int? = nil,
-        driverExecutor: DriverExecutor?? = nil
+        driverExecutor: DriverExecutor?? = nil,
+        driverIsAsync: Bool = false
     ) {
         self.creator = creator
+        self.driverIsAsync = driverIsAsync
         self.connectionLimit = connectionLimit
         self.driverExecutor = driverExecutor ?? options.driverThreads.makeExecutor(connectionLimit: connectionLimit)
         self.dialect = dialect
@@ -111,7 +121,7 @@ final class PoolContext<Connection>: Sendable {
     /// A context for a recreated pool: same creator, dialect and options; copied listeners.
     func recreated(kind: String) -> PoolContext<Connection> {
         PoolContext(creator: creator, dialect: dialect, events: PoolEvents(copying: events), options: options, kind: kind,
-                    connectionLimit: connectionLimit, driverExecutor: .some(driverExecutor))
+                    connectionLimit: connectionLimit, driverExecutor: .some(driverExecutor), driverIsAsync: driverIsAsync)
     }
 
     // MARK: Logging

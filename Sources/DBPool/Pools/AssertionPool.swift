@@ -59,7 +59,8 @@ public final class AssertionPool<Connection>: Pool, SimplePoolKind, @unchecked S
 
     /// Checks out the one connection, or throws ``PoolError/alreadyCheckedOut(location:)``.
     public func checkout(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
-        try checkoutBlocking(at: site)
+        if context.driverIsAsync { throw PoolError.unsupported(AsyncBridge.blockingAPIMessage) }
+        return try checkoutBlocking(at: site)
     }
 
     func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {

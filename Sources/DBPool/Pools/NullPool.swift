@@ -39,7 +39,8 @@ public final class NullPool<Connection>: Pool, SimplePoolKind {
 
     /// Opens a new connection.
     public func checkout(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
-        try checkoutBlocking(at: site)
+        if context.driverIsAsync { throw PoolError.unsupported(AsyncBridge.blockingAPIMessage) }
+        return try checkoutBlocking(at: site)
     }
 
     func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {

@@ -40,6 +40,10 @@ public protocol Pool<Connection>: AnyObject, Sendable {
     /// The threads on which async callers' driver work runs (see ``PoolOptions/driverThreads``);
     /// `nil` when it runs inline.
     var driverExecutor: DriverExecutor? { get }
+    /// Where an async `withConnection` runs its body: ``driverExecutor`` for a blocking driver,
+    /// `nil` (where the caller runs) for a pool over an ``AsyncDialect``, whose calls suspend
+    /// rather than block. The default is ``driverExecutor``.
+    var bodyExecutor: DriverExecutor? { get }
 
     /// Shuts the pool down gracefully, blocking the calling thread: new checkouts and queued
     /// waiters fail with ``PoolError/shutDown``, idle connections are closed, and connections
@@ -57,6 +61,9 @@ public protocol Pool<Connection>: AnyObject, Sendable {
 }
 
 extension Pool {
+    /// ``driverExecutor``: a blocking driver's body runs on the driver threads.
+    public var bodyExecutor: DriverExecutor? { driverExecutor }
+
     /// Checks a connection out, blocking while the pool is at its limit, up to its timeout.
     /// Give it back with ``ConnectionFairy/close()``.
     ///
@@ -117,7 +124,8 @@ extension Pool {
     /// Swift's cooperative threads. Called from an actor, `body` keeps that actor's isolation and
     /// may touch its state; a default actor then runs on the pool's thread while `body` runs. The
     /// main actor and actors with their own executor keep their executor. With
-    /// ``DriverThreads/inline`` everything runs where the caller runs.
+    /// ``DriverThreads/inline`` everything runs where the caller runs. Over an ``AsyncDialect``
+    /// (see ``bodyExecutor``) `body` runs where the caller runs: its driver calls suspend.
     ///
     /// The result is `sending`, so a non-`Sendable` value may be returned to the caller.
     @inlinable
@@ -127,7 +135,7 @@ extension Pool {
         _ body: (ConnectionFairy<Connection>) async throws -> sending R
     ) async throws -> sending R {
         let site = CheckoutSite(fileID: fileID, line: line)
-        let result = try await withTaskExecutorPreference(driverExecutor, isolation: isolation) {
+        let result = try await withTaskExecutorPreference(bodyExecutor, isolation: isolation) {
             let fairy = try await checkout(at: site)
             defer { fairy.close() }
             do {

@@ -91,6 +91,9 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         context.connectObserver = { [state, maintenance, unowned context] failure in
             Self.connectAttempted(failure: failure, state: state, context: context, maintenance: maintenance)
         }
+        // An async driver's pool fills on its driver threads, from its async initialiser
+        // (QueuePool+AsyncDriver.swift): this thread may not wait for the driver.
+        guard !context.driverIsAsync else { return }
         try prefill()
         startMaintenance()
     }
@@ -208,6 +211,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     /// time several times per checkout, which cost more than everything else together.
     @inlinable
     public func checkout(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
+        if context.driverIsAsync { throw PoolError.unsupported(AsyncBridge.blockingAPIMessage) }
         // A switch over the temporary moves the record out of the answer; binding the answer
         // to a name first would cost a retain and a release per checkout.
         switch firstLook(site: site) {
@@ -586,14 +590,17 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         // starts without failFast and fills in the background.
         let recreated = context.recreated(kind: "QueuePool")
         do {
-            return try QueuePool(poolSize: size, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO, context: recreated)
+            let pool = try QueuePool(poolSize: size, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO, context: recreated)
+            if recreated.driverIsAsync { pool.startInBackground() }
+            return pool
         } catch {
             var options = context.options
             options.failFast = false
             return try! QueuePool(poolSize: size, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO,
                                   context: PoolContext(creator: recreated.creator, dialect: recreated.dialect,
                                                        events: recreated.events, options: options, kind: "QueuePool",
-                                                       connectionLimit: recreated.connectionLimit, driverExecutor: .some(recreated.driverExecutor)))
+                                                       connectionLimit: recreated.connectionLimit, driverExecutor: .some(recreated.driverExecutor),
+                                                       driverIsAsync: recreated.driverIsAsync))
         }
     }
 
@@ -663,7 +670,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
 
     // MARK: Maintenance
 
-    private func prefill() throws {
+    func prefill() throws {
         let minIdle = context.options.minIdle
         guard minIdle > 0 else { return }
         for _ in 0..<minIdle {
@@ -682,7 +689,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         }
     }
 
-    private func startMaintenance() {
+    func startMaintenance() {
         guard let maintenance else { return }
         // The thread's tick holds the pool weakly, so the thread never keeps the pool alive.
         let tick: MaintenanceThread.Tick = { [weak self] in

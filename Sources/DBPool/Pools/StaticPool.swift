@@ -55,7 +55,8 @@ public final class StaticPool<Connection>: Pool, SimplePoolKind, @unchecked Send
 
     /// Checks out the shared connection, creating or replacing the record first if needed.
     public func checkout(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
-        try checkoutBlocking(at: site)
+        if context.driverIsAsync { throw PoolError.unsupported(AsyncBridge.blockingAPIMessage) }
+        return try checkoutBlocking(at: site)
     }
 
     func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {

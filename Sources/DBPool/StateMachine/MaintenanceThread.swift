@@ -66,6 +66,8 @@ final class MaintenanceThread: @unchecked Sendable {
     private var isStopped: Bool { lock.withLock { stopped } }
 
     private func run() {
+        // Keep-alive pings and minIdle top-ups of an async driver wait for it on this thread.
+        PoolOwnedThread.markCurrent()
         while !isStopped, let tick = lock.withLock({ self.tick }) {
             let delay: Duration
             switch tick() {

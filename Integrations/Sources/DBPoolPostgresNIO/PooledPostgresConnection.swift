@@ -1,0 +1,123 @@
+import DBPool
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// A postgres-nio `PostgresConnection` as swift-db-pool's pools hold it: the connection, plus
+/// whether a transaction may be open on it, so that the pool rolls back on return only when
+/// there may be something to roll back (a plain `SELECT` in autocommit mode leaves nothing open,
+/// and skipping the `ROLLBACK` saves a round trip per checkout).
+///
+/// Why a wrapper: postgres-nio tracks the server's transaction status (from `ReadyForQuery`)
+/// internally and does not expose it. So the wrapper tracks it conservatively:
+/// - ``query(_:file:line:)`` marks the connection when the statement starts with `BEGIN` or
+///   `START` (after whitespace and comments), and unmarks it after a successful `COMMIT`,
+///   `END`, `ROLLBACK` or `ABORT` (not `... AND CHAIN`, which keeps one open);
+/// - ``withTransaction(isolation:_:)`` does both around its body;
+/// - reading ``underlying`` (the raw `PostgresConnection`, for anything else postgres-nio
+///   offers) marks it, since the pool cannot see what is sent on it.
+///
+/// A marked connection is rolled back on return (per `resetOnReturn`), and unmarked after.
+public final class PooledPostgresConnection: Sendable {
+    private let base: PostgresConnection
+    private let mayBeInTransaction = Atomic<Bool>(false)
+    /// The logger postgres-nio logs this connection's queries to.
+    public let logger: Logger
+
+    /// Wraps an open connection.
+    public init(_ connection: PostgresConnection, logger: Logger) {
+        base = connection
+        self.logger = logger
+    }
+
+    /// The raw connection. Reading it marks the connection as possibly inside a transaction, so
+    /// its next return rolls back: the pool cannot see what is sent on it.
+    public var underlying: PostgresConnection {
+        mayBeInTransaction.store(true, ordering: .relaxed)
+        return base
+    }
+
+    /// The raw connection, for the dialect: reading it marks nothing.
+    var unmarked: PostgresConnection { base }
+
+    /// Whether a transaction may be open: the return rolls back only then.
+    public var mayHaveOpenTransaction: Bool { mayBeInTransaction.load(ordering: .relaxed) }
+
+    /// postgres-nio's id for the connection (unique per creator).
+    public var id: PostgresConnection.ID { base.id }
+
+    /// Whether the underlying connection is closed.
+    public var isClosed: Bool { base.isClosed }
+
+    func transactionEnded() { mayBeInTransaction.store(false, ordering: .relaxed) }
+
+    /// Runs `query` on the connection (postgres-nio's `query(_:logger:file:line:)`), noting a
+    /// transaction it opens or ends.
+    @discardableResult
+    public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> PostgresRowSequence {
+        let effect = TransactionEffect(of: query.sql)
+        if effect == .opens { mayBeInTransaction.store(true, ordering: .relaxed) }
+        let rows = try await base.query(query, logger: logger, file: file, line: line)
+        if effect == .ends { transactionEnded() }
+        return rows
+    }
+
+    /// Runs `body` in a transaction: `BEGIN`, then `COMMIT` if `body` returns, `ROLLBACK` if it
+    /// throws (the error is rethrown). If the `ROLLBACK` fails the connection stays marked, and
+    /// the pool's reset rolls back again on return.
+    public func withTransaction<Result>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PooledPostgresConnection) async throws -> sending Result
+    ) async throws -> sending Result {
+        mayBeInTransaction.store(true, ordering: .relaxed)
+        try await base.query("BEGIN", logger: logger)
+        let result: Result
+        do {
+            result = try await body(self)
+        } catch {
+            _ = try? await base.query("ROLLBACK", logger: logger)
+            if !base.isClosed { transactionEnded() }
+            throw error
+        }
+        try await base.query("COMMIT", logger: logger)
+        transactionEnded()
+        return result
+    }
+}
+
+/// What a statement does to the transaction state, judged from its first keyword.
+enum TransactionEffect: Equatable {
+    case opens, ends, none
+
+    init(of sql: String) {
+        let keyword = Self.firstKeyword(sql)
+        switch keyword {
+        case "BEGIN", "START":
+            self = .opens
+        case "COMMIT", "END", "ROLLBACK", "ABORT":
+            // `COMMIT AND CHAIN` starts the next transaction at once; `ROLLBACK TO SAVEPOINT`
+            // stays inside the current one.
+            let upper = sql.uppercased()
+            self = upper.contains("CHAIN") || upper.contains(" TO ") ? .opens : .ends
+        default:
+            self = .none
+        }
+    }
+
+    /// The first word of `sql`, upper-cased, after whitespace, `--` and `/* */` comments.
+    static func firstKeyword(_ sql: String) -> String {
+        var rest = Substring(sql)
+        while true {
+            rest = rest.drop(while: { $0.isWhitespace || $0 == ";" || $0 == "(" })
+            if rest.hasPrefix("--") {
+                rest = rest.drop(while: { $0 != "\n" })
+            } else if rest.hasPrefix("/*") {
+                guard let end = rest.range(of: "*/") else { return "" }
+                rest = rest[end.upperBound...]
+            } else {
+                break
+            }
+        }
+        return rest.prefix(while: { $0.isLetter }).uppercased()
+    }
+}

@@ -1,0 +1,28 @@
+/// NullPool over an async driver (an AsyncDialect and an `async` creator): the same pool and
+/// lifecycle, with every driver call waited for on the pool's own threads.
+extension NullPool {
+    /// Creates a NullPool over an async driver, with a creator that takes no argument. The pool
+    /// has only the async API: the blocking one throws PoolError/unsupported(_:).
+    /// `options.driverThreads` may not be DriverThreads/inline.
+    public convenience init(
+        options: PoolOptions = PoolOptions(), dialect: some AsyncDialect<Connection>,
+        creator: @escaping @Sendable () async throws -> Connection
+    ) throws {
+        try AsyncDriverOptions.validate(options)
+        try self.init(context: PoolContext(creator: .async(creator), dialect: AsyncDialectBridge(base: dialect), events: PoolEvents(),
+                                           options: options, kind: "NullPool", driverIsAsync: true))
+    }
+
+    /// Creates a NullPool over an async driver, with a creator that receives the record.
+    public convenience init(
+        options: PoolOptions = PoolOptions(), dialect: some AsyncDialect<Connection>,
+        creator: @escaping @Sendable (ConnectionRecord<Connection>) async throws -> Connection
+    ) throws {
+        try AsyncDriverOptions.validate(options)
+        try self.init(context: PoolContext(creator: .async(creator), dialect: AsyncDialectBridge(base: dialect), events: PoolEvents(),
+                                           options: options, kind: "NullPool", driverIsAsync: true))
+    }
+
+    /// Where an async `withConnection` runs its body; see Pool/bodyExecutor.
+    public var bodyExecutor: DriverExecutor? { context.bodyExecutor }
+}
