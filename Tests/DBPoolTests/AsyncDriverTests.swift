@@ -115,6 +115,9 @@ final class AsyncDriverTests: XCTestCase {
                 } catch is MockDisconnectError {}
             }
             _ = await Harness.waitUntil { dbapi.connections.contains(where: \.closed) }
+            // The outer withConnection's return runs on the driver threads; let it finish, so the
+            // next checkouts find both records back whichever driver is under test.
+            _ = await Harness.waitUntil { pool.statistics.inUse == 0 }
             // Both connections predate the invalidation: each reconnects on its next checkout.
             let a = try await pool.connect(), b = try await pool.connect()
             XCTAssertEqual(dbapi.connectCount, 4)
