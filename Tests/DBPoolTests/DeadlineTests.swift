@@ -10,6 +10,9 @@ final class DeadlineTests: XCTestCase {
     private final class Slot: PoolSlot {
         var idleSince: ContinuousClock.Instant?
         var lastPinged: ContinuousClock.Instant?
+        /// A fake slot's connection is always ready.
+        var needsConnect: Bool { false }
+        var hasConnection: Bool { true }
         func noteCheckout(site: CheckoutSite?) {}
         func noteCheckin() {}
     }
@@ -26,7 +29,7 @@ final class DeadlineTests: XCTestCase {
                                         options: PoolOptions(clock: clock), timestamper: Timestamper(clock: clock))
         let slot = Slot()
         XCTAssertTrue(m.reserveConnectSlot())
-        _ = m.connectFinished(slot, countsAsCheckout: true, site: nil)
+        _ = m.connectFinished(slot, countsAsCheckout: true, site: nil, creatorFailure: nil, random: 0)
         let waiters = [100, 200, 300].map { asyncWaiter(deadline: $0) }
         var starts: [Bool] = []
         for waiter in waiters {
@@ -61,7 +64,7 @@ final class DeadlineTests: XCTestCase {
         var m = QueueStateMachine<Slot>(poolSize: 1, maxOverflow: 0, useLIFO: false,
                                         options: PoolOptions(clock: clock), timestamper: Timestamper(clock: clock))
         XCTAssertTrue(m.reserveConnectSlot())
-        _ = m.connectFinished(Slot(), countsAsCheckout: true, site: nil)
+        _ = m.connectFinished(Slot(), countsAsCheckout: true, site: nil, creatorFailure: nil, random: 0)
         let first = asyncWaiter(deadline: 100), second = asyncWaiter(deadline: 200)
         for waiter in [first, second] {
             _ = m.acquire(enqueueing: waiter, site: nil)

@@ -11,6 +11,9 @@ final class HandOffTests: XCTestCase {
         let name: String
         var idleSince: ContinuousClock.Instant?
         var lastPinged: ContinuousClock.Instant?
+        /// A fake slot's connection is always ready.
+        var needsConnect: Bool { false }
+        var hasConnection: Bool { true }
         var isOut = false
         init(_ name: String) { self.name = name }
         func noteCheckout(site: CheckoutSite?) { isOut = true }
@@ -27,7 +30,7 @@ final class HandOffTests: XCTestCase {
         let slots = names.map(Slot.init)
         for slot in slots {
             XCTAssertTrue(machine.reserveConnectSlot())
-            XCTAssertTrue(machine.connectFinished(slot, countsAsCheckout: true, site: nil).isEmpty)
+            XCTAssertTrue(machine.connectFinished(slot, countsAsCheckout: true, site: nil, creatorFailure: nil, random: 0).isEmpty)
         }
         return (machine, slots)
     }
@@ -170,7 +173,7 @@ final class HandOffTests: XCTestCase {
         let slots = [Slot("a"), Slot("b")]
         for slot in slots {
             XCTAssertTrue(m.reserveConnectSlot())
-            _ = m.connectFinished(slot, countsAsCheckout: true, site: nil)
+            _ = m.connectFinished(slot, countsAsCheckout: true, site: nil, creatorFailure: nil, random: 0)
         }
         let waiter = blocking()
         let other = blocking()

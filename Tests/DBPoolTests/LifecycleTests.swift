@@ -203,6 +203,71 @@ final class LifecycleTests: XCTestCase {
         XCTAssertLessThanOrEqual(dbapi.connections.count, 5)
     }
 
+    /// Before: reconnects of existing records (here, after `recycle`) ran in the record, outside
+    /// the state machine: four at once despite `maxConnecting: 2`, with `connecting` reading 0.
+    func testReconnectsCountAgainstMaxConnectingAndShowInConnecting() throws {
+        let dbapi = MockDBAPI()
+        let clock = ManualClock()
+        let pool = try makePool(4, dbapi: dbapi, clock: clock) {
+            $0.maxConnecting = 2
+            $0.recycle = .seconds(60)
+        }
+        let warm = try (0..<4).map { _ in try pool.connect() }
+        warm.forEach { $0.close() }
+        clock.advance(by: .seconds(61))
+        let inFlight = Guarded(0), maxInFlight = Guarded(0)
+        let gate = DispatchSemaphore(value: 0)
+        dbapi.beforeConnect = { _ in
+            let now = inFlight.update { $0 += 1; return $0 }
+            maxInFlight.update { $0 = max($0, now) }
+            gate.wait()
+            inFlight.update { $0 -= 1 }
+        }
+        let threads = (0..<4).map { _ in Harness.spawn { try? pool.connect().close() } }
+        XCTAssertTrue(Harness.eventually { inFlight.value == 2 && pool.waiting == 2 })
+        XCTAssertEqual(pool.statistics.connecting, 2)
+        for _ in 0..<4 { gate.signal() }
+        for thread in threads { XCTAssertTrue(thread.finished()) }
+        XCTAssertEqual(maxInFlight.value, 2)
+        XCTAssertEqual(dbapi.connections.count, 4 + 4, "each recycled record reconnected once")
+        XCTAssertEqual(pool.statistics.connecting, 0)
+        XCTAssertEqual(pool.checkedOut, 0)
+    }
+
+    /// Before: during a backoff, a checkout that popped a record without a connection connected
+    /// at once and got the creator's error. Now it waits for the next attempt, as a checkout that
+    /// needs a new record does, and times out at its deadline.
+    func testReconnectsOfPooledRecordsWaitForTheBackoff() throws {
+        let dbapi = MockDBAPI()
+        let clock = ManualClock()
+        let pool = try makePool(1, timeout: .seconds(1), dbapi: dbapi, clock: clock) {
+            $0.connectBackoff = ConnectBackoff(initial: .seconds(60), maximum: .seconds(60))
+        }
+        try pool.connect().invalidate()
+        dbapi.shutdown(true)
+        XCTAssertThrowsError(try pool.connect()) { XCTAssertTrue($0 is MockError, "the first attempt gets the creator's error") }
+        XCTAssertEqual(dbapi.connectCount, 2)
+        let failure = Guarded<String?>(nil)
+        let waiter = Harness.spawn { do { _ = try pool.connect() } catch { failure.update { $0 = "\(error)" } } }
+        XCTAssertTrue(Harness.eventually { pool.waiting == 1 })
+        clock.advance(by: .seconds(1))
+        XCTAssertTrue(waiter.finished())
+        XCTAssertTrue(failure.value?.hasPrefix("QueuePool limit of size 1") == true, "a timeout, not the creator's error: \(failure.value ?? "")")
+        XCTAssertEqual(dbapi.connectCount, 2, "no reconnect during the backoff")
+    }
+
+    /// Before: minIdle counted records, so after an invalidation the pool reported one idle
+    /// record, had no open connection, and never topped up.
+    func testMinIdleCountsConnectionsNotRecords() throws {
+        let dbapi = MockDBAPI()
+        let pool = try makePool(1, dbapi: dbapi) { $0.minIdle = 1 }
+        XCTAssertEqual(dbapi.openConnections.count, 1)
+        try pool.connect().invalidate()
+        XCTAssertTrue(Harness.eventually { dbapi.openConnections.count == 1 }, "the idle record was reconnected")
+        XCTAssertEqual(pool.checkedIn, 1)
+        XCTAssertEqual(pool.statistics.connecting, 0)
+    }
+
     func testWhileTheDatabaseIsDownWaitersTimeOutAtTheirDeadline() throws {
         let dbapi = MockDBAPI()
         let clock = ManualClock()

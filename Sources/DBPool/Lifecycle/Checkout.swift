@@ -93,7 +93,7 @@ enum Checkout {
                     record.invalidate(disconnect)
                 }
                 do {
-                    fairy.replaceConnection(try record.getConnectionBox())
+                    fairy.replaceConnection(try fairy.pool.reconnectDuringCheckout(record))
                 } catch {
                     fairy.abandon()
                     fail(record, pool: fairy.pool, error: error)

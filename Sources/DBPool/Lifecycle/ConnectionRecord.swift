@@ -93,15 +93,55 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     /// Creates a record and connects it. On failure the error propagates and any connection that
     /// a failing connect listener left behind is invalidated (closed), so nothing leaks.
     static func connected(context: PoolContext<Connection>, guardLock: RecursiveLock? = nil) throws -> ConnectionRecord<Connection> {
+        var creatorFailure: (any Error)?
+        return try connected(context: context, guardLock: guardLock, creatorFailure: &creatorFailure)
+    }
+
+    /// ``connected(context:guardLock:)``, telling the caller whether the creator itself failed
+    /// (the database refused the connection) rather than a connect listener: the attempt outcome
+    /// that QueuePool's backoff and statistics need.
+    static func connected(context: PoolContext<Connection>, guardLock: RecursiveLock? = nil, creatorFailure: inout (any Error)?) throws -> ConnectionRecord<Connection> {
         let record = ConnectionRecord(context: context, guardLock: guardLock)
         do {
             try record.connect()
         } catch {
+            creatorFailure = record.lastCreatorFailure
             // SQLAlchemy drops the half-built record without closing its connection; we close it.
             record.invalidate(error)
             throw error
         }
         return record
+    }
+
+    /// The creator's error from the last connect attempt, `nil` if the creator succeeded (a
+    /// connect listener may still have failed after it).
+    private(set) var lastCreatorFailure: (any Error)?
+
+    /// Whether the next checkout must make a new connection first: the record has none, or its
+    /// connection is past `recycle` or `maxUsage`, soft-invalidated, or older than a pool-wide
+    /// invalidation. QueuePool's state machine asks before handing the record out, so that such
+    /// a connect counts against `maxConnecting` and waits for `connectBackoff` like any other.
+    @inlinable
+    var needsConnect: Bool {
+        if isReady { return false }
+        return guarded { box == nil || recycleReason() != nil }
+    }
+
+    /// Whether the record holds a connection (ready or not): what `minIdle` counts.
+    @usableFromInline var hasConnection: Bool { guarded { box != nil } }
+
+    /// Makes the new connection a checkout needs (see ``needsConnect``): closes the old one, if
+    /// any, for its reason, then connects. Throws what the creator or a connect listener threw.
+    func reconnect() throws {
+        try guarded {
+            if let connection = box?.value {
+                guard let (reason, category) = recycleReason() else { return }
+                context.log(.info, "Connection \(reason); recycling")
+                closeConnection(connection, terminate: true, reason: category)
+            }
+            info.removeAll()
+            try connect()
+        }
     }
 
     @inlinable
@@ -114,7 +154,7 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
 
     // MARK: Connecting
 
-    private func connect() throws {
+    func connect() throws {
         box = nil
         let start = context.options.clock.now
         lastConnectTime = start
@@ -124,11 +164,11 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
             connection = try context.creator(self)
         } catch {
             context.counters.connectFailures.wrappingAdd(1, ordering: .relaxed)
-            context.connectObserver?(error)
+            lastCreatorFailure = error
             throw error
         }
+        lastCreatorFailure = nil
         context.counters.created.wrappingAdd(1, ordering: .relaxed)
-        context.connectObserver?(nil)
         box = ConnectionBox(connection)
         fresh = true
         softInvalidated = false
@@ -192,7 +232,8 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
         }
     }
 
-    private func recycleReason() -> (String, CloseReason)? {
+    @usableFromInline
+    func recycleReason() -> (String, CloseReason)? {
         if let recycle = effectiveRecycle, let start = lastConnectTime, context.options.clock.now - start > recycle {
             return ("exceeded recycle age", .lifetime)
         }

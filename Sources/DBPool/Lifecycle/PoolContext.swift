@@ -34,20 +34,6 @@ final class PoolContext<Connection>: Sendable {
     /// driver (its calls in the body block), where the caller runs for an async one (its calls
     /// suspend, and a hop would only cost).
     @usableFromInline var bodyExecutor: DriverExecutor? { driverIsAsync ? nil : driverExecutor }
-    /// Told the outcome of every connect attempt (QueuePool's backoff and statistics). Set once,
-    /// right after the pool is built and before any record exists.
-    ///
-    /// The closure sits inside a struct: read back through the lock's generic `inout` parameter,
-    /// a bare optional closure is stored back wrapped in fresh reabstraction thunks on every
-    /// read, so each connect made calls slower until the stack overflowed (found by the soak run).
-    private struct Observer {
-        var call: (@Sendable ((any Error)?) -> Void)?
-    }
-    private let observer = Locked(Observer())
-    var connectObserver: (@Sendable ((any Error)?) -> Void)? {
-        get { observer.withLock { $0.call } }
-        set { observer.withLock { $0.call = newValue } }
-    }
     /// Pool-wide invalidation as a generation counter rather than SQLAlchemy's timestamp: a record
     /// remembers the generation it connected in, and is stale once the counter has moved past it.
     /// Two events in the same clock tick cannot be misordered this way.

@@ -14,12 +14,20 @@ protocol RecordPool<RecordConnection>: AnyObject, Sendable {
     /// (reconnect, pre-ping or a checkout listener): it must not count as a checkout. Default:
     /// ``returnRecord(_:)``.
     func returnFailedCheckout(_ record: ConnectionRecord<RecordConnection>)
+    /// Replaces a checked-out record's connection in the middle of its checkout (a failed
+    /// pre-ping): QueuePool counts it as a connect. Default: the record reconnects.
+    func reconnectDuringCheckout(_ record: ConnectionRecord<RecordConnection>) throws -> ConnectionBox<RecordConnection>
     /// Called when a checked-out fairy's return path is over, so that pool kinds that track
     /// the current holder (SingletonThreadPool, AssertionPool) can forget it. Default: nothing.
     func fairyFinished(_ fairy: ConnectionFairy<RecordConnection>)
 }
 
 extension RecordPool {
+    @usableFromInline
+    func reconnectDuringCheckout(_ record: ConnectionRecord<RecordConnection>) throws -> ConnectionBox<RecordConnection> {
+        try record.getConnectionBox()
+    }
+
     @usableFromInline
     func returnFailedCheckout(_ record: ConnectionRecord<RecordConnection>) {
         returnRecord(record)

@@ -86,11 +86,6 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         self.context = context
         self.state = Locked(Machine(poolSize: poolSize, maxOverflow: maxOverflow, useLIFO: useLIFO, options: options, timestamper: context.timestamper))
         maintenance = options.needsMaintenance ? MaintenanceThread(clock: options.clock) : nil
-        // The observer captures the pool's parts, not the pool: a weak reference to the pool would
-        // give it a side table, and every retain of it (one per checkout) would take the slow path.
-        context.connectObserver = { [state, maintenance, unowned context] failure in
-            Self.connectAttempted(failure: failure, state: state, context: context, maintenance: maintenance)
-        }
         // An async driver's pool fills on its driver threads, from its async initialiser
         // (QueuePool+AsyncDriver.swift): this thread may not wait for the driver.
         guard !context.driverIsAsync else { return }
@@ -130,13 +125,10 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     }
 
     /// A pool that goes away closes its idle connections (checked-out ones keep the pool alive,
-    /// since every fairy holds it). It also drops the connect observer: the observer holds the
-    /// state, the state holds idle records, and records hold the context that holds the observer,
-    /// so without this the records, and their driver connections, would never be freed.
+    /// since every fairy holds it).
     deinit {
         maintenance?.stop()
         if case .shared = context.options.driverThreads {} else { context.driverExecutor?.retireIdleThreads() }
-        context.connectObserver = nil
         for record in state.withLock({ $0.drainIdle() }) {
             record.close(reason: .disposed)
         }
@@ -269,6 +261,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         switch first {
         case let .record(record): return record
         case .create: return try createRecord(site: site)
+        case let .reconnect(record): return try reconnectForCheckout(record)
         case .shutDown: throw PoolError.shutDown
         case .wait: break
         }
@@ -281,6 +274,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         switch state.withLock({ $0.acquire(enqueueing: waiter, site: site) }) {
         case let .record(record): return record
         case .create: return try createRecord(site: site)
+        case let .reconnect(record): return try reconnectForCheckout(record)
         case .shutDown: throw PoolError.shutDown
         case .wait: break
         }
@@ -313,6 +307,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         switch first {
         case let .record(record): return record
         case .create: return try createRecord(site: site)
+        case let .reconnect(record): return try reconnectForCheckout(record)
         case .shutDown: throw PoolError.shutDown
         case .wait: break
         }
@@ -336,6 +331,9 @@ public final class QueuePool<Connection>: Pool, RecordPool {
                     case .create:
                         waiter.grant = .permit
                         waiter.grantedWithoutWaiting = true
+                    case let .reconnect(record):
+                        waiter.grant = .reconnect(record)
+                        waiter.grantedWithoutWaiting = true
                     case .shutDown:
                         break
                     }
@@ -345,7 +343,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
                 switch outcome {
                 case let .failure(error):
                     continuation.resume(throwing: error)
-                case .success(.record), .success(.create):
+                case .success(.record), .success(.create), .success(.reconnect):
                     continuation.resume()
                 case .success(.shutDown):
                     continuation.resume(throwing: PoolError.shutDown)
@@ -495,6 +493,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         switch grant {
         case let .record(record): return record
         case .permit: return try createRecord(site: site)
+        case let .reconnect(record): return try reconnectForCheckout(record)
         }
     }
 
@@ -504,27 +503,73 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     /// A checkout's new record is counted as a checkout once it exists; pre-fill and maintenance
     /// records (`site` nil) are not checkouts.
     private func createRecord(site: CheckoutSite?) throws -> Record {
+        var creatorFailure: (any Error)?
         let record: Record
         do {
-            record = try ConnectionRecord.connected(context: context)
+            record = try ConnectionRecord.connected(context: context, creatorFailure: &creatorFailure)
         } catch {
-            wake(state.withLock { $0.connectFinished(nil, countsAsCheckout: false, site: site) })
+            connectFinished(creatorFailure) { $0.connectFinished(nil, countsAsCheckout: false, site: site, creatorFailure: creatorFailure, random: $1) }
             throw error
         }
-        wake(state.withLock { $0.connectFinished(record, countsAsCheckout: site != nil, site: site) })
+        connectFinished(nil) { $0.connectFinished(record, countsAsCheckout: site != nil, site: site, creatorFailure: nil, random: $1) }
         return record
     }
 
-    /// Every connect attempt's outcome, from new records and reconnects alike (the context calls
-    /// this from `ConnectionRecord`).
-    private static func connectAttempted(
-        failure: (any Error)?, state: Locked<Machine>, context: PoolContext<Connection>, maintenance: MaintenanceThread?
-    ) {
-        let random = context.options.connectBackoff == nil ? 0 : Double.random(in: 0..<1)
-        for waiter in state.withLock({ $0.connectAttempted(failure: failure, random: random) }) {
-            waiter.wake()
+    /// Makes the new connection of a record the machine handed out as
+    /// `QueueStateMachine.Acquire.reconnect` (recycled, invalidated earlier, or older than a
+    /// pool-wide invalidation), with the connect permit it came with. On failure the checkout
+    /// fails as a new record's would: with the creator's error, the record back in the pool
+    /// without a connection.
+    func reconnectForCheckout(_ record: Record) throws -> Record {
+        do {
+            try record.reconnect()
+        } catch {
+            let creatorFailure = record.lastCreatorFailure
+            connectFinished(creatorFailure) { $0.reconnectFinished(creatorFailure: creatorFailure, random: $1) }
+            record.addHolder()
+            Checkout.fail(record, pool: self, error: error)
+            throw error
         }
-        if failure != nil { maintenance?.nudge() }
+        connectFinished(nil) { $0.reconnectFinished(creatorFailure: nil, random: $1) }
+        return record
+    }
+
+    /// A reconnect in the middle of a checkout (a failed pre-ping, a checkout listener's
+    /// disconnect): counted in `connecting` and reported as every connect is, though not held
+    /// back, since the checkout already holds its record.
+    @usableFromInline
+    func reconnectDuringCheckout(_ record: Record) throws -> ConnectionBox<Connection> {
+        state.withLock { $0.reconnectStarted() }
+        do {
+            let box = try record.getConnectionBox()
+            connectFinished(nil) { $0.reconnectFinished(creatorFailure: nil, random: $1) }
+            return box
+        } catch {
+            let creatorFailure = record.lastCreatorFailure
+            connectFinished(creatorFailure) { $0.reconnectFinished(creatorFailure: creatorFailure, random: $1) }
+            throw error
+        }
+    }
+
+    /// A reconnect the maintenance thread makes (minIdle, a backoff probe, a keep-alive
+    /// replacement), with its permit taken. A failure leaves the record without a connection.
+    private func reconnectInBackground(_ record: Record) {
+        do {
+            try record.reconnect()
+            connectFinished(nil) { $0.reconnectFinished(creatorFailure: nil, random: $1) }
+        } catch {
+            let creatorFailure = record.lastCreatorFailure
+            connectFinished(creatorFailure) { $0.reconnectFinished(creatorFailure: creatorFailure, random: $1) }
+            record.invalidate(error)
+        }
+    }
+
+    /// Reports a finished connect to the machine (one lock), wakes whoever it says, and nudges
+    /// the maintenance thread after a failure, so that a backoff retry is scheduled.
+    private func connectFinished(_ creatorFailure: (any Error)?, _ event: (inout Machine, Double) -> [Waiter<Record>]) {
+        let random = context.options.connectBackoff == nil ? 0 : Double.random(in: 0..<1)
+        wake(state.withLock { event(&$0, random) })
+        if creatorFailure != nil { maintenance?.nudge() }
     }
 
     private func closed(_ records: [Record]) {
@@ -717,6 +762,10 @@ public final class QueuePool<Connection>: Pool, RecordPool {
                 returnRecord(record)
             }
         }
+        for record in work.reconnect {
+            reconnectInBackground(record)
+            returnRecord(record)
+        }
         let leakDue = reportLeaks(now: now)
         switch (work.nextDue, leakDue) {
         case let (a?, b?): return .at(min(a, b))
@@ -736,8 +785,9 @@ public final class QueuePool<Connection>: Pool, RecordPool {
             if let failure {
                 context.log(.info, "Keep-alive ping failed; replacing the connection", error: failure)
                 record.invalidate(failure)
-                _ = try? record.getConnection()
-                record.usageCount = 0
+                // The replacement is a connect like any other: within maxConnecting and the
+                // backoff, or else left to the next checkout or minIdle top-up.
+                if state.withLock({ $0.tryStartReconnect() }) { reconnectInBackground(record) }
             }
         }
         if failure == nil {

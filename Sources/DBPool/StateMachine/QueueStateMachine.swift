@@ -39,6 +39,12 @@ protocol PoolSlot: AnyObject {
     /// Clears what ``noteCheckout(site:)`` noted.
     @inlinable
     func noteCheckin()
+    /// Whether the record's next checkout must make a new connection first (none, too old,
+    /// invalidated): then handing it out takes a connect permit, as creating a record does.
+    @inlinable
+    var needsConnect: Bool { get }
+    /// Whether the record holds a connection: what `minIdle` counts.
+    var hasConnection: Bool { get }
 }
 
 @usableFromInline
@@ -49,6 +55,9 @@ struct QueueStateMachine<Record: PoolSlot> {
         case record(Record)
         /// A slot was reserved and a connect permit taken: create a record in it.
         case create
+        /// An idle record whose connection must be made first (see ``PoolSlot/needsConnect``): a
+        /// connect permit was taken for it; reconnect it, then report ``reconnectFinished(creatorFailure:random:)``.
+        case reconnect(Record)
         /// Nothing can be had now: the waiter (if one was given) has been queued.
         case wait
         /// The pool is shut down.
@@ -79,9 +88,14 @@ struct QueueStateMachine<Record: PoolSlot> {
         @usableFromInline
         var ping: [Record] = []
         /// Connections to open for `minIdle` or as a backoff probe; slots and permits are already
-    /// taken. Each goes to the idle store or to the head waiter.
+        /// taken. Each goes to the idle store or to the head waiter.
         @usableFromInline
         var create = 0
+        /// Idle records without a usable connection, taken out to be reconnected for `minIdle` or
+        /// as a backoff probe (permits taken); report ``reconnectFinished(creatorFailure:random:)``, then
+        /// ``release(_:afterFailedCheckout:pinged:)`` each.
+        @usableFromInline
+        var reconnect: [Record] = []
         /// Waiters granted a connect permit by a backoff retry: wake them.
         @usableFromInline
         var woken: [Waiter<Record>] = []
@@ -194,11 +208,16 @@ struct QueueStateMachine<Record: PoolSlot> {
     @inlinable
     var hasFreeSlot: Bool { maxOverflow < 0 || open < poolSize + maxOverflow }
 
-    /// Whether another connection attempt may start now: within `maxConnecting`, and, while
-    /// backing off, one at a time and not before `retryAt`.
+    /// Whether a new record may be connected now: a free slot, and ``mayStartConnect(now:)``.
     @inlinable
     func mayConnect(now: () -> Int64) -> Bool {
-        guard hasFreeSlot else { return false }
+        hasFreeSlot && mayStartConnect(now: now)
+    }
+
+    /// Whether another connection attempt (a new record's or a reconnect) may start now: within
+    /// `maxConnecting`, and, while backing off, one at a time and not before `retryAt`.
+    @inlinable
+    func mayStartConnect(now: () -> Int64) -> Bool {
         if backoff != nil && consecutiveFailures > 0 {
             guard connecting == 0 else { return false }
             if let retryAt, now() < retryAt { return false }
@@ -230,9 +249,18 @@ struct QueueStateMachine<Record: PoolSlot> {
         // is allowed (the racer that was woken for it simply finds one fewer).
         if waiters.isEmpty || overtakeWindow > 0 {
             if let record = popIdle() {
-                counters.checkouts += 1
-                record.noteCheckout(site: site)
-                return .record(record)
+                if !record.needsConnect {
+                    counters.checkouts += 1
+                    record.noteCheckout(site: site)
+                    return .record(record)
+                }
+                if mayStartConnect(now: timestamper.nanoseconds) {
+                    connecting += 1
+                    counters.checkouts += 1
+                    record.noteCheckout(site: site)
+                    return .reconnect(record)
+                }
+                unpop(record)
             }
         }
         if waiters.isEmpty, mayConnect(now: timestamper.nanoseconds) {
@@ -251,6 +279,12 @@ struct QueueStateMachine<Record: PoolSlot> {
     @inlinable
     mutating func popIdle() -> Record? {
         useLIFO ? idle.popBack() : idle.popFront()
+    }
+
+    /// Puts back a record just taken with ``popIdle()``, where it was.
+    @usableFromInline
+    mutating func unpop(_ record: Record) {
+        if useLIFO { idle.pushBack(record) } else { idle.pushFront(record) }
     }
 
     /// Whether a returned record may go back to the idle store rather than to `head`: `head`
@@ -305,13 +339,24 @@ struct QueueStateMachine<Record: PoolSlot> {
     }
 
     /// Takes `waiter` out of the queue and grants it `record`, checked out in its name (and
-    /// counted as a checkout, undone by ``release(_:afterFailedCheckout:)`` if the checkout fails).
+    /// counted as a checkout, undone by ``release(_:afterFailedCheckout:pinged:)`` if the checkout
+    /// fails). A record that needs a new connection takes a connect permit with it; without one
+    /// to be had, nothing happens and this returns `false` (the caller keeps the record idle).
     @inlinable
-    mutating func hand(_ record: Record, to waiter: Waiter<Record>) {
+    mutating func hand(_ record: Record, to waiter: Waiter<Record>) -> Bool {
+        let grant: Waiter<Record>.Grant
+        if record.needsConnect {
+            guard mayStartConnect(now: timestamper.nanoseconds) else { return false }
+            connecting += 1
+            grant = .reconnect(record)
+        } else {
+            grant = .record(record)
+        }
         _ = dequeue(waiter)
-        waiter.grant = .record(record)
+        waiter.grant = grant
         record.noteCheckout(site: waiter.site)
         counters.checkouts += 1
+        return true
     }
 
     /// Keeps idle records and queued callers from sitting side by side: while the head may be
@@ -328,7 +373,11 @@ struct QueueStateMachine<Record: PoolSlot> {
                 }
                 break
             }
-            hand(popIdle()!, to: head)
+            let record = popIdle()!
+            guard hand(record, to: head) else {
+                unpop(record)
+                break
+            }
             woken.append(head)
         }
         return woken
@@ -353,8 +402,8 @@ struct QueueStateMachine<Record: PoolSlot> {
         if waiter.grant != nil || waiter.failure != nil || !waiter.isQueued { return (.granted, []) }
         if racer === waiter { racer = nil }
         if let record = popIdle() {
-            hand(record, to: waiter)
-            return (.granted, settle())
+            if hand(record, to: waiter) { return (.granted, settle()) }
+            unpop(record)
         }
         guard timedOut else { return (.keepWaiting, []) }
         _ = dequeue(waiter)
@@ -390,8 +439,7 @@ struct QueueStateMachine<Record: PoolSlot> {
                 racer = head
                 return .wakeRacer(head)
             }
-            hand(record, to: head)
-            return .handOff(head)
+            if hand(record, to: head) { return .handOff(head) }
         }
         if roomInIdle {
             pool(record, restartingIdleTime: !pinged)
@@ -410,10 +458,12 @@ struct QueueStateMachine<Record: PoolSlot> {
         idle.pushBack(consume record)
     }
 
-    /// A connection attempt finished. On failure its slot is given back. Either way, queued
-    /// waiters may now be given connect permits; they are returned to be woken.
+    /// A new record's connect finished: `record` is it, or `nil` if it failed (its slot is given
+    /// back). `creatorFailure` is the creator's own error, which feeds the backoff (a failing
+    /// connect listener does not: the database answered). Queued waiters may now be given
+    /// connect permits; they are returned to be woken.
     @inlinable
-    mutating func connectFinished(_ record: Record?, countsAsCheckout: Bool, site: CheckoutSite?) -> [Waiter<Record>] {
+    mutating func connectFinished(_ record: Record?, countsAsCheckout: Bool, site: CheckoutSite?, creatorFailure: (any Error)?, random: Double) -> [Waiter<Record>] {
         connecting -= 1
         if let record {
             records[ObjectIdentifier(record)] = record
@@ -422,7 +472,32 @@ struct QueueStateMachine<Record: PoolSlot> {
         } else {
             open -= 1
         }
-        return grantPermits(now: timestamper.nanoseconds)
+        return connectAttempted(failure: creatorFailure, random: random) + grantPermits(now: timestamper.nanoseconds)
+    }
+
+    /// An existing record's reconnect finished (a ``Acquire/reconnect(_:)``, a maintenance
+    /// reconnect, or one during a checkout's pre-ping), with the creator's error if it failed.
+    @usableFromInline
+    mutating func reconnectFinished(creatorFailure: (any Error)?, random: Double) -> [Waiter<Record>] {
+        connecting -= 1
+        return connectAttempted(failure: creatorFailure, random: random) + grantPermits(now: timestamper.nanoseconds)
+    }
+
+    /// A reconnect that a checkout must make at once, in the middle of its checkout logic (a
+    /// failed pre-ping): it is counted in `connecting` and reported like every connect, but not
+    /// held back, since the checkout already holds its record.
+    @usableFromInline
+    mutating func reconnectStarted() {
+        connecting += 1
+    }
+
+    /// Takes a connect permit for a reconnect that may wait (a keep-alive replacement), if one
+    /// is to be had now.
+    @usableFromInline
+    mutating func tryStartReconnect() -> Bool {
+        guard phase == .running, mayStartConnect(now: timestamper.nanoseconds) else { return false }
+        connecting += 1
+        return true
     }
 
     /// The outcome of any connect attempt: a new record's, or an existing record's reconnect.
@@ -466,10 +541,22 @@ struct QueueStateMachine<Record: PoolSlot> {
         // probes, and a successful probe's connection goes to the head of the queue. So a waiter
         // never receives a connect error early; it waits for a connection or its deadline.
         guard !isBackingOff else { return woken }
-        while !waiters.isEmpty, mayConnect(now: now), let waiter = popHead() {
-            reserveConnect()
-            waiter.grant = .permit
-            woken.append(waiter)
+        while let head = waiters.head, mayStartConnect(now: now) {
+            if hasFreeSlot {
+                _ = popHead()
+                reserveConnect()
+                head.grant = .permit
+            } else if let record = popIdle() {
+                // Idle records beside queued callers need a new connection (or are left for an
+                // overtaking racer): hand one over with the permit.
+                guard hand(record, to: head) else {
+                    unpop(record)
+                    break
+                }
+            } else {
+                break
+            }
+            woken.append(head)
         }
         return woken
     }
@@ -551,14 +638,33 @@ struct QueueStateMachine<Record: PoolSlot> {
                 work.nextDue = earliest(work.nextDue, since + keepAlive)
             }
         }
-        while waiters.isEmpty, idle.count + connecting + work.ping.count < minIdle, mayConnect(now: clock) {
-            reserveConnect()
-            work.create += 1
+        if minIdle > 0 {
+            // minIdle counts connections ready to use, not records: an idle record whose
+            // connection was invalidated is reconnected rather than left counting.
+            var live = 0
+            idle.forEach { if $0.hasConnection { live += 1 } }
+            while waiters.isEmpty, live + connecting + work.ping.count < minIdle, mayStartConnect(now: clock) {
+                if hasFreeSlot {
+                    reserveConnect()
+                    work.create += 1
+                } else if let empty = idle.remove(limit: 1, where: { !$0.hasConnection }).first {
+                    connecting += 1
+                    work.reconnect.append(empty)
+                } else {
+                    break
+                }
+            }
         }
-        if isBackingOff, !waiters.isEmpty, mayConnect(now: clock) {
-            // The backoff has passed: one probe connection, made here, for the queue.
-            reserveConnect()
-            work.create += 1
+        if isBackingOff, !waiters.isEmpty, mayStartConnect(now: clock) {
+            // The backoff has passed: one probe connection, made here, for the queue; in a new
+            // slot, or in an idle record that needs one when the pool is full.
+            if hasFreeSlot {
+                reserveConnect()
+                work.create += 1
+            } else if let record = popIdle() {
+                connecting += 1
+                work.reconnect.append(record)
+            }
         }
         work.woken = grantPermits(now: clock)
         if let retryAt, !waiters.isEmpty || idle.count < minIdle {

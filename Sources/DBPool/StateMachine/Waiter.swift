@@ -19,6 +19,8 @@ final class Waiter<Record: AnyObject>: @unchecked Sendable {
     enum Grant {
         case record(Record)
         case permit
+        /// A record whose connection must be made first, with the connect permit for it.
+        case reconnect(Record)
     }
 
     @usableFromInline

@@ -33,6 +33,14 @@ struct RingBuffer<Element> {
     }
 
     @inlinable
+    mutating func pushFront(_ element: consuming Element) {
+        if count == storage.count { grow() }
+        head = (head &- 1) & mask
+        storage[head] = consume element
+        count &+= 1
+    }
+
+    @inlinable
     func peekFront() -> Element? {
         count > 0 ? storage[head] : nil
     }
