@@ -145,7 +145,7 @@ final class PgBouncerTests: XCTestCase {
         XCTAssertEqual(recorder.overdue, 0, "no checkout outlived its timeout by 250 ms; longest \(recorder.longestCheckout)")
         XCTAssertEqual(pool.checkedOut, 0)
         let closes = pool.statistics.closes
-        XCTAssertGreaterThan(closes[.invalidated, default: 0] + closes[.recycle, default: 0], 0,
+        XCTAssertGreaterThan(closes[.invalidated, default: 0] + closes[.poolInvalidated, default: 0], 0,
                              "the broken client connections were replaced: \(closes)")
     }
 

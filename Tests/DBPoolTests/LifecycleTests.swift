@@ -101,7 +101,7 @@ final class LifecycleTests: XCTestCase {
         let recycled = dbapi.connections.count - 20
         XCTAssertGreaterThan(recycled, 0, "some connections drew an age under 75 s")
         XCTAssertLessThan(recycled, 20, "and some over it: they do not all expire together")
-        XCTAssertEqual(pool.statistics.closes[.lifetime], recycled)
+        XCTAssertEqual(pool.statistics.closes[.recycledByAge], recycled)
     }
 
     func testJitterOffMeansExactRecycleAge() throws {
@@ -130,7 +130,7 @@ final class LifecycleTests: XCTestCase {
         XCTAssertNotEqual(ids[2], ids[3])
         XCTAssertNotEqual(ids[5], ids[6])
         XCTAssertEqual(dbapi.connections.count, 3)
-        XCTAssertEqual(pool.statistics.closes[.lifetime], 2)
+        XCTAssertEqual(pool.statistics.closes[.maxUsage], 2)
         XCTAssertEqual(recorder.count(.invalidate), 0, "a usage recycle is not an invalidation")
     }
 

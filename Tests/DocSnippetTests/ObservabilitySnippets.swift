@@ -65,7 +65,7 @@ final class ObservabilitySnippetTests: XCTestCase {
         if stats.waiters > 0, stats.consecutiveConnectFailures > 0 {
             print("waiting for a database that refuses connections: \(stats.lastConnectError.map { "\($0)" } ?? "")")
         }
-        print("closed for recycle: \(stats.closes[.recycle, default: 0]), timeouts: \(stats.timeouts)")
+        print("recycled by age: \(stats.closes[.recycledByAge, default: 0]), timeouts: \(stats.timeouts)")
         // end snippet
         XCTAssertEqual(stats.inUse, 1)
         // snippet: observability-holders

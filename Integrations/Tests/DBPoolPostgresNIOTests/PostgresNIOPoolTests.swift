@@ -103,7 +103,7 @@ final class PostgresNIOPoolTests: XCTestCase {
         try await Task.sleep(for: .milliseconds(50))
         let second = try await pid(pool)
         XCTAssertNotEqual(first, second, "recycled after 40 ms")
-        XCTAssertEqual(pool.statistics.closes[.lifetime], 1)
+        XCTAssertEqual(pool.statistics.closes[.recycledByAge], 1)
         await pool.shutdown(gracePeriod: .seconds(5))
         try await assertNoBackendsLeft(name)
     }

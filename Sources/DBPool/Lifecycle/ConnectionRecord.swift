@@ -235,13 +235,13 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     @usableFromInline
     func recycleReason() -> (String, CloseReason)? {
         if let recycle = effectiveRecycle, let start = lastConnectTime, context.options.clock.now - start > recycle {
-            return ("exceeded recycle age", .lifetime)
+            return ("exceeded recycle age", .recycledByAge)
         }
         if let maxUsage = context.maxUsage, usageCount >= maxUsage {
-            return ("served maxUsage (\(maxUsage)) checkouts", .lifetime)
+            return ("served maxUsage (\(maxUsage)) checkouts", .maxUsage)
         }
-        if context.isStale(self) { return ("invalidated by a pool-wide invalidation", .recycle) }
-        if softInvalidated { return ("soft-invalidated", .recycle) }
+        if context.isStale(self) { return ("invalidated by a pool-wide invalidation", .poolInvalidated) }
+        if softInvalidated { return ("soft-invalidated", .softInvalidated) }
         return nil
     }
 

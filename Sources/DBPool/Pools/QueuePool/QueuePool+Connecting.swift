@@ -1,0 +1,88 @@
+/// Connecting: new records and reconnects, every outcome reported to the state machine (which
+/// holds `maxConnecting` and the backoff), and the wake-ups that follow.
+extension QueuePool {
+    /// Creates a record in a slot the state machine reserved. The creator runs outside the lock;
+    /// if it fails, the slot is given back (SQLAlchemy restores `_overflow`) and the creator's
+    /// error propagates unwrapped.
+    /// A checkout's new record is counted as a checkout once it exists; pre-fill and maintenance
+    /// records (`site` nil) are not checkouts.
+    func createRecord(site: CheckoutSite?) throws -> Record {
+        var creatorFailure: (any Error)?
+        let record: Record
+        do {
+            record = try ConnectionRecord.connected(context: context, creatorFailure: &creatorFailure)
+        } catch {
+            connectFinished(creatorFailure) { $0.connectFinished(nil, countsAsCheckout: false, site: site, creatorFailure: creatorFailure, random: $1) }
+            throw error
+        }
+        connectFinished(nil) { $0.connectFinished(record, countsAsCheckout: site != nil, site: site, creatorFailure: nil, random: $1) }
+        return record
+    }
+
+    /// Makes the new connection of a record the machine handed out as
+    /// `QueueStateMachine.Acquire.reconnect` (recycled, invalidated earlier, or older than a
+    /// pool-wide invalidation), with the connect permit it came with. On failure the checkout
+    /// fails as a new record's would: with the creator's error, the record back in the pool
+    /// without a connection.
+    func reconnectForCheckout(_ record: Record) throws -> Record {
+        do {
+            try record.reconnect()
+        } catch {
+            let creatorFailure = record.lastCreatorFailure
+            connectFinished(creatorFailure) { $0.reconnectFinished(creatorFailure: creatorFailure, random: $1) }
+            record.addHolder()
+            Checkout.fail(record, pool: self, error: error)
+            throw error
+        }
+        connectFinished(nil) { $0.reconnectFinished(creatorFailure: nil, random: $1) }
+        return record
+    }
+
+    /// A reconnect in the middle of a checkout (a failed pre-ping, a checkout listener's
+    /// disconnect): counted in `connecting` and reported as every connect is, though not held
+    /// back, since the checkout already holds its record.
+    @usableFromInline
+    func reconnectDuringCheckout(_ record: Record) throws -> ConnectionBox<Connection> {
+        state.withLock { $0.reconnectStarted() }
+        do {
+            let box = try record.getConnectionBox()
+            connectFinished(nil) { $0.reconnectFinished(creatorFailure: nil, random: $1) }
+            return box
+        } catch {
+            let creatorFailure = record.lastCreatorFailure
+            connectFinished(creatorFailure) { $0.reconnectFinished(creatorFailure: creatorFailure, random: $1) }
+            throw error
+        }
+    }
+
+    /// A reconnect the maintenance thread makes (minIdle, a backoff probe, a keep-alive
+    /// replacement), with its permit taken. A failure leaves the record without a connection.
+    func reconnectInBackground(_ record: Record) {
+        do {
+            try record.reconnect()
+            connectFinished(nil) { $0.reconnectFinished(creatorFailure: nil, random: $1) }
+        } catch {
+            let creatorFailure = record.lastCreatorFailure
+            connectFinished(creatorFailure) { $0.reconnectFinished(creatorFailure: creatorFailure, random: $1) }
+            record.invalidate(error)
+        }
+    }
+
+    /// Reports a finished connect to the machine (one lock), wakes whoever it says, and nudges
+    /// the maintenance thread after a failure, so that a backoff retry is scheduled.
+    func connectFinished(_ creatorFailure: (any Error)?, _ event: (inout Machine, Double) -> [Waiter<Record>]) {
+        let random = context.options.connectBackoff == nil ? 0 : Double.random(in: 0..<1)
+        wake(state.withLock { event(&$0, random) })
+        if creatorFailure != nil { maintenance?.nudge() }
+    }
+
+    func closed(_ records: [Record]) {
+        guard !records.isEmpty else { return }
+        let woken = state.withLock { $0.closed(records) }
+        wake(woken)
+    }
+
+    func wake(_ waiters: [Waiter<Record>]) {
+        for waiter in waiters { waiter.wake() }
+    }
+}

@@ -1,0 +1,84 @@
+/// The maintenance tick: idle timeout, keep-alive, `minIdle` top-up and backoff probes.
+extension QueueStateMachine {
+    /// The maintenance tick: expire idle records, pick keep-alive pings, top up `minIdle`, and
+    /// retry connecting for queued waiters once a backoff has passed. Idle records are ordered by the time they went idle (returns push at the back),
+    /// so only the front is ever inspected: the tick costs O(work done), not O(idle records).
+    @usableFromInline
+    mutating func maintain(now: ContinuousClock.Instant) -> Maintenance {
+        var work = Maintenance()
+        guard phase == .running else { return work }
+        let stamp = timestamper.stamp(of: now)
+        let clock = { stamp }
+        if let idleTimeout {
+            if keepAlive == nil {
+                // Returns push at the back, so the front went idle first: only it is inspected.
+                while idle.count > minIdle, let front = idle.peekFront(), let since = front.idleSince, now - since >= idleTimeout {
+                    work.expired.append(idle.popFront()!)
+                }
+                if idle.count > minIdle, let front = idle.peekFront(), let since = front.idleSince {
+                    work.nextDue = earliest(work.nextDue, since + idleTimeout)
+                }
+            } else {
+                // Pinged records go back in at the back with their idle time running on, so the
+                // store is ordered by last ping, not by last use: look at every record.
+                work.expired = idle.remove(limit: Swift.max(0, idle.count - minIdle)) { record in
+                    guard let since = record.idleSince else { return false }
+                    return now - since >= idleTimeout
+                }
+                if idle.count > minIdle {
+                    idle.forEach { record in
+                        if let since = record.idleSince { work.nextDue = earliest(work.nextDue, since + idleTimeout) }
+                    }
+                }
+            }
+        }
+        if let keepAlive {
+            // Ordered by last ping (or return): only the front can be due first.
+            while let front = idle.peekFront(), let since = front.lastPinged, now - since >= keepAlive {
+                work.ping.append(idle.popFront()!)
+            }
+            if let front = idle.peekFront(), let since = front.lastPinged {
+                work.nextDue = earliest(work.nextDue, since + keepAlive)
+            }
+        }
+        if minIdle > 0 {
+            // minIdle counts connections ready to use, not records: an idle record whose
+            // connection was invalidated is reconnected rather than left counting.
+            var live = 0
+            idle.forEach { if $0.hasConnection { live += 1 } }
+            while waiters.isEmpty, live + connecting + work.ping.count < minIdle, mayStartConnect(now: clock) {
+                if hasFreeSlot {
+                    reserveConnect()
+                    work.create += 1
+                } else if let empty = idle.remove(limit: 1, where: { !$0.hasConnection }).first {
+                    connecting += 1
+                    work.reconnect.append(empty)
+                } else {
+                    break
+                }
+            }
+        }
+        if isBackingOff, !waiters.isEmpty, mayStartConnect(now: clock) {
+            // The backoff has passed: one probe connection, made here, for the queue; in a new
+            // slot, or in an idle record that needs one when the pool is full.
+            if hasFreeSlot {
+                reserveConnect()
+                work.create += 1
+            } else if let record = popIdle() {
+                connecting += 1
+                work.reconnect.append(record)
+            }
+        }
+        work.woken = grantPermits(now: clock)
+        if let retryAt, !waiters.isEmpty || idle.count < minIdle {
+            work.nextDue = earliest(work.nextDue, timestamper.instant(fromStamp: retryAt))
+        }
+        return work
+    }
+
+    @usableFromInline
+    func earliest(_ a: ContinuousClock.Instant?, _ b: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        guard let a else { return b }
+        return Swift.min(a, b)
+    }
+}
