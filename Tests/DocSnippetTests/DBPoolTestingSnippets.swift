@@ -22,3 +22,15 @@ final class MyTests: XCTestCase {
     }
 }
 // end snippet
+
+final class MockAsyncDialectSnippetTests: XCTestCase {
+    func testMockAsyncDialect() async throws {
+        let log = MockCallLog()
+        let dbapi = MockDBAPI()
+        // snippet: testing-mock-async-dialect
+        let pool = try await QueuePool(dialect: MockAsyncDialect(log: log), creator: dbapi.asyncCreator())
+        // end snippet
+        try await pool.withConnection { _ in }
+        XCTAssertEqual(dbapi.connections.count, 1)
+    }
+}
