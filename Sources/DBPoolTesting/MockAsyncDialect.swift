@@ -1,11 +1,11 @@
 import DBPool
 
-/// The async twin of ``MockDialect``: an ``AsyncDialect`` over ``MockConnection`` that logs the
+/// The async twin of ``MockDialect``: an `AsyncDialect` over ``MockConnection`` that logs the
 /// same entries (`"R"`, `"C"`, `"CL"`, `"T"`, `"P"`) and gives the same answers, so that a test
 /// can run one scenario over a blocking and an async driver and compare the logs.
 ///
 /// Each call first suspends once (`Task.yield()`), as a real async driver does, and counts in
-/// ``callsOnDriverThreads`` any call that found itself running on a ``DriverExecutor``'s thread:
+/// ``callsOnDriverThreads`` any call that found itself running on a `DriverExecutor`'s thread:
 /// the pool must run async driver calls elsewhere (its driver threads only wait for them), so a
 /// correct pool leaves it at 0.
 ///

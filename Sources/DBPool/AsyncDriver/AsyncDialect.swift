@@ -6,9 +6,9 @@
 /// pool's own threads, which waits for it while the call itself runs on Swift's global
 /// concurrent executor (see ``PoolOptions/driverThreads``). The caller's task only ever
 /// suspends. Make such a pool with the initialisers that take an `AsyncDialect` and an `async`
-/// creator, for example
-/// ``QueuePool/init(poolSize:maxOverflow:timeout:useLIFO:options:dialect:creator:)-(_,_,_,_,_,AsyncDialect<Connection>,_)``,
-/// and use its async API: `try await pool.withConnection { ... }`.
+/// creator, for example ``QueuePool``'s
+/// `init(poolSize:maxOverflow:timeout:useLIFO:options:dialect:creator:) async throws`, and use
+/// its async API: `try await pool.withConnection { ... }`. <doc:AsyncDrivers> walks through it.
 ///
 /// `Connection` need not be `Sendable`: the pool hands a connection to one holder at a time,
 /// and a dialect call on it runs while the pool's thread that made it waits.
