@@ -31,12 +31,12 @@ public final class ChaosConnection: DBAPIConnection, SQLExecutor, Sendable, Cust
         var transaction: [MockStatement]?
     }
 
-    let state: Locked<State>
+    let state: Guarded<State>
 
     init(id: Int, driver: ChaosCore, lifetime: Int?) {
         self.id = id
         self.driver = driver
-        state = Locked(State(lifetime: lifetime))
+        state = Guarded(State(lifetime: lifetime))
     }
 
     /// `ChaosConnection#<id>`, plus ` (closed)` or ` (dropped)`.

@@ -31,7 +31,7 @@ public final class ChaosDBAPI: Sendable, CustomStringConvertible {
         var connections: [ChaosConnection] = []
     }
 
-    let ledger = Locked(Ledger())
+    let ledger = Guarded(Ledger())
     /// What connections need from their driver. Connections hold this, not the driver, because
     /// the driver holds every connection it opened: a connection holding the driver would make
     /// a cycle, and the driver and all its connections would never be freed.
@@ -175,9 +175,9 @@ final class ChaosCore: Sendable {
         var open = 0
         var peak = 0
     }
-    let counts = Locked(Counts())
+    let counts = Guarded(Counts())
     let script: MockScript?
-    let committed = Locked<[[MockStatement]]>([])
+    let committed = Guarded<[[MockStatement]]>([])
 
     init(seed: UInt64, configuration: ChaosConfiguration, script: MockScript?) {
         self.seed = seed

@@ -116,7 +116,7 @@ public final class EventRecorder: Sendable {
         }
     }
 
-    private let storage = Locked<[Event]>([])
+    private let storage = Guarded<[Event]>([])
     private let log: MockCallLog?
 
     /// Creates an empty recorder.

@@ -19,11 +19,11 @@ import Synchronization
 /// time, so a `ManualClock` cannot make a checkout time out. Safe to read and advance from any
 /// thread.
 public final class ManualClock: PoolClock {
-    private let current: Locked<ContinuousClock.Instant>
+    private let current: Guarded<ContinuousClock.Instant>
 
     /// Creates a clock that reads `now` (by default the real current instant) until advanced.
     public init(now: ContinuousClock.Instant = .now) {
-        current = Locked(now)
+        current = Guarded(now)
     }
 
     /// The clock's current instant. It changes only through ``advance(by:)`` and ``set(to:)``.

@@ -15,7 +15,7 @@ import DBPool
 public struct MockAsyncDialect: AsyncDialect {
     /// The blocking dialect whose behaviour this one repeats.
     public let blocking: MockDialect
-    private let counter = Locked(0)
+    private let counter = Guarded(0)
 
     /// Creates the dialect; the parameters are ``MockDialect``'s.
     public init(log: MockCallLog? = nil, recognisesDisconnects: Bool = true, pingThrowsOnDisconnect: Bool = false) {

@@ -47,7 +47,7 @@ public final class MockConnection: DBAPIConnection, SQLExecutor, Sendable, Custo
         var statements: [MockStatement] = []
     }
 
-    private let state = Locked(State())
+    private let state = Guarded(State())
 
     /// The script that answers this connection's statements (shared with the ``MockDBAPI`` that
     /// opened it, if any).

@@ -42,7 +42,7 @@ public final class MockDBAPI: Sendable {
         var beforeConnect: (@Sendable ([String]) throws -> Void)?
     }
 
-    private let state = Locked(State())
+    private let state = Guarded(State())
 
     /// The script every connection this driver opens answers statements from (see
     /// ``MockScript``): script rows and failures here, and read the statement log of all its

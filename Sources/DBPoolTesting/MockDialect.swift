@@ -103,7 +103,7 @@ public struct MockDialect: Dialect {
 /// ``MockDialect`` appends `"R"`, `"C"`, `"CL"`, `"T"` and `"P"`; ``EventRecorder`` can append
 /// event names; your own listeners can append anything.
 public final class MockCallLog: Sendable {
-    private let storage = Locked<[String]>([])
+    private let storage = Guarded<[String]>([])
 
     /// Creates an empty log.
     public init() {}

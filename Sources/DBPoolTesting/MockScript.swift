@@ -52,7 +52,7 @@ public final class MockScript: Sendable {
         var statements: [MockStatement] = []
     }
 
-    private let state = Locked(State())
+    private let state = Guarded(State())
 
     /// What a statement that matches no rule does.
     public let unscripted: Unscripted

@@ -13,8 +13,8 @@ final class ChaosRepositoryConcurrencyTests: XCTestCase {
         let pool = try QueuePool(poolSize: 2, maxOverflow: 1, timeout: .seconds(5), dialect: ChaosDialect(),
                                  creator: chaos.creator())
         let users = UserRepository(pool: pool, isDisconnect: { ChaosDialect().isDisconnect($0, connection: nil) })
-        let succeeded = Locked<[Int64]>([])
-        let unexpected = Locked<[String]>([])
+        let succeeded = Guarded<[Int64]>([])
+        let unexpected = Guarded<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 4) { worker in
             for index in 0..<50 {
                 let id = Int64(worker * 1000 + index)

@@ -148,7 +148,7 @@ final class MockScriptTests: XCTestCase {
         let dbapi = MockDBAPI()
         try dbapi.script.fail(.exact("fail"), with: .error, times: 50)
         let connections = try (0..<4).map { _ in try dbapi.connect() }
-        let failures = Locked(0)
+        let failures = Guarded(0)
         DispatchQueue.concurrentPerform(iterations: 4) { worker in
             for index in 0..<100 {
                 do { try connections[worker].execute("fail", [.integer(Int64(index))]) } catch { failures.withLock { $0 += 1 } }
@@ -162,15 +162,3 @@ final class MockScriptTests: XCTestCase {
     }
 }
 
-/// A minimal lock for the tests' own counters.
-// @unchecked Sendable: `value` is only read or written inside `withLock`, under `lock`.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}

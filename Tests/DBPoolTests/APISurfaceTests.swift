@@ -24,3 +24,15 @@ final class APISurfaceTests: XCTestCase {
         XCTAssertEqual(pool.checkedIn, 1)
     }
 }
+
+extension APISurfaceTests {
+    /// SQLAlchemy 2's public names reach the same types.
+    func testSQLAlchemyTwoNamesAreTheSameTypes() throws {
+        let pool = try QueuePool(options: quietOptions) { MockConnection() }
+        let proxied: PoolProxiedConnection<MockConnection> = try pool.connect()
+        let entry: ConnectionPoolEntry<MockConnection>? = proxied.record
+        XCTAssertNotNil(entry)
+        XCTAssertTrue(type(of: proxied) == ConnectionFairy<MockConnection>.self)
+        proxied.close()
+    }
+}

@@ -22,7 +22,7 @@ final class ObservabilityTests: XCTestCase {
         let b = try pool.connect()
         XCTAssertThrowsError(try pool.connect()) // waits 30 ms, times out
         var stats = pool.statistics
-        XCTAssertEqual(stats.size, 2)
+        XCTAssertEqual(stats.openConnections, 2)
         XCTAssertEqual(stats.inUse, 2)
         XCTAssertEqual(stats.idle, 0)
         XCTAssertEqual(stats.overflow, 1)
@@ -46,7 +46,7 @@ final class ObservabilityTests: XCTestCase {
         XCTAssertEqual(stats.connectFailures, 1)
         XCTAssertEqual(stats.lastConnectError as? MockError, MockError("connect failed"))
         XCTAssertEqual(stats.checkouts, 4, "a failed checkout is not counted")
-        XCTAssertEqual(stats.size, 0)
+        XCTAssertEqual(stats.openConnections, 0)
         XCTAssertTrue(stats.description.contains("closes=[overflow=1 invalidated=1 disposed=1]"), stats.description)
     }
 

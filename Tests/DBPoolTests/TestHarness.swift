@@ -2,18 +2,6 @@ import Foundation
 import DBPool
 import DBPoolTesting
 
-/// A value behind a mutex, for state shared between test threads and @Sendable listeners.
-/// NSLock rather than Synchronization.Mutex, so that the thread sanitizer sees the locking.
-// @unchecked Sendable: `stored` is only touched between lock() and unlock().
-final class Guarded<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Value
-    init(_ value: Value) { stored = value }
-    var value: Value { lock.lock(); defer { lock.unlock() }; return stored }
-    @discardableResult
-    func update<R: Sendable>(_ body: (inout Value) -> R) -> R { lock.lock(); defer { lock.unlock() }; return body(&stored) }
-}
-
 enum Harness {
     /// Runs `body(i)` on `count` real threads at once and waits (bounded) for all of them.
     /// Returns false if they did not all finish within `limit`.

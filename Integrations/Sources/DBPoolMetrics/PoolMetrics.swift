@@ -75,7 +75,7 @@ public final class PoolMetrics<P: Pool>: Sendable {
         inUse.record(now.inUse)
         waiting.record(now.waiters)
         connecting.record(now.connecting)
-        open.record(now.size)
+        open.record(now.openConnections)
         last.withLock { totals in
             Self.add(now.checkouts, to: checkouts, after: &totals.checkouts)
             Self.add(now.timeouts, to: timeouts, after: &totals.timeouts)

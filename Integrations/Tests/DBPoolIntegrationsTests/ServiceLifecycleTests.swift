@@ -41,7 +41,7 @@ final class ServiceLifecycleTests: XCTestCase {
         XCTAssertTrue(pool.isShutDown)
         XCTAssertEqual(reported.withLock { $0 }, 1, "the connection still out is reported")
         await held.closeAndWait()
-        XCTAssertEqual(pool.statistics.size, 0, "closed when it came back")
+        XCTAssertEqual(pool.statistics.openConnections, 0, "closed when it came back")
     }
 
     func testANegativeGracePeriodIsRefused() throws {

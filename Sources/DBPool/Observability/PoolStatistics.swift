@@ -1,13 +1,20 @@
 /// A snapshot of a pool's state and cumulative counters, taken under the pool's lock in O(1)
 /// (the close counters are read from atomics beside it).
 public struct PoolStatistics: Sendable, CustomStringConvertible {
-    /// Records in existence: idle, in use, being created or being closed.
-    public var size: Int
+    /// Records in existence: idle, in use, being created or being closed. Not ``QueuePool/size``,
+    /// which is the configured `poolSize`.
+    public var openConnections: Int
+    /// The former name of ``openConnections``, which was easy to read as `poolSize`.
+    @available(*, deprecated, renamed: "openConnections")
+    public var size: Int {
+        get { openConnections }
+        set { openConnections = newValue }
+    }
     /// Idle connections.
     public var idle: Int
     /// Records checked out (including ones being created for a checkout).
     public var inUse: Int
-    /// Connections open beyond `poolSize` right now: `max(0, size - poolSize)`, so never
+    /// Connections open beyond `poolSize` right now: `max(0, openConnections - poolSize)`, so never
     /// negative (QueuePool; always 0 for an unlimited QueuePool and for the other kinds).
     /// ``QueuePool/overflow`` keeps SQLAlchemy's signed `overflow()`, which is negative while the
     /// pool holds fewer than `poolSize` connections.
@@ -43,14 +50,14 @@ public struct PoolStatistics: Sendable, CustomStringConvertible {
     /// One line, for logs.
     public var description: String {
         let closed = CloseReason.allCases.compactMap { reason in closes[reason].flatMap { $0 > 0 ? "\(reason)=\($0)" : nil } }
-        return "size=\(size) idle=\(idle) inUse=\(inUse) overflow=\(overflow) waiters=\(waiters) connecting=\(connecting) "
+        return "open=\(openConnections) idle=\(idle) inUse=\(inUse) overflow=\(overflow) waiters=\(waiters) connecting=\(connecting) "
             + "checkouts=\(checkouts) waits=\(waits) maxWait=\(maxWaitTime) timeouts=\(timeouts) "
             + "created=\(connectionsCreated) connectFailures=\(connectFailures) closes=[\(closed.joined(separator: " "))]"
     }
 
     static func fromCounters(_ counters: StatisticsCounters) -> PoolStatistics {
         PoolStatistics(
-            size: 0, idle: 0, inUse: 0, overflow: 0, waiters: 0, connecting: 0,
+            openConnections: 0, idle: 0, inUse: 0, overflow: 0, waiters: 0, connecting: 0,
             checkouts: counters.checkouts.load(ordering: .relaxed), waits: 0,
             totalWaitTime: .zero, maxWaitTime: .zero, timeouts: 0,
             connectionsCreated: counters.created.load(ordering: .relaxed),

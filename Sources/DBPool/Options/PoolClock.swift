@@ -1,9 +1,12 @@
-/// Where the pool reads the time for its timestamps: connection start times, recycle ages and
-/// (later) idle and lifetime limits. Inject a ``PoolClock`` to make time-based behaviour testable
-/// without sleeping; `DBPoolTesting.ManualClock` is one.
+/// Where the pool reads the time: connection start times and recycle ages, idle timeout,
+/// keep-alive, backoff, leak detection, the overtake window, and checkout waits (`timeout`).
+/// Inject a ``PoolClock`` to make time-based behaviour testable without sleeping;
+/// DBPoolTesting's `ManualClock` is one.
 ///
-/// Waits for a connection (`timeout`) always use real time, because a blocked thread or a
-/// suspended task has to be woken by something real.
+/// A blocked thread or a suspended task still has to be woken by something real: it sleeps for
+/// ``realDelay(until:)`` and then reads ``now`` again. With ``SystemClock`` that is the time
+/// left; a clock that a test moves by hand answers with a short poll, so that advancing it past a
+/// deadline times the waiter out at once.
 public protocol PoolClock: Sendable {
     /// The current instant.
     var now: ContinuousClock.Instant { get }

@@ -4,8 +4,13 @@
 let maximumConnectionCount = 1_000_000
 
 /// Settings shared by every pool kind. The SQLAlchemy settings come first, with SQLAlchemy's
-/// defaults; the lifecycle settings after them are off by default (except `maxConnecting`), so a
-/// pool with default options behaves exactly as SQLAlchemy's.
+/// defaults. The settings after them go beyond SQLAlchemy: the lifecycle ones (`minIdle`,
+/// `idleTimeout`, `keepAlive`, `connectBackoff`, leak detection, …) are off by default; three are
+/// on, because they change no SQLAlchemy behaviour a caller can rely on: `maxConnecting` (2
+/// connects at a time; SQLAlchemy has no such limit), `overtakeWindow` (1 ms of bounded
+/// overtaking for blocking waiters; SQLAlchemy's queue makes no ordering promise at all) and
+/// `driverThreads` (async callers' driver work on the pool's own threads; SQLAlchemy's asyncio
+/// pools hold async drivers only).
 ///
 /// Values are checked when a pool is created: a pool initialiser throws
 /// ``PoolError/invalidArgument(_:)`` for a value out of range, naming the parameter, the value and

@@ -24,7 +24,7 @@ public final class AssertionPool<Connection>: Pool, SimplePoolKind, @unchecked S
         var snapshot = PoolStatistics.fromCounters(context.counters)
         lock.withLock {
             guard record != nil else { return }
-            snapshot.size = 1
+            snapshot.openConnections = 1
             if isCheckedOut { snapshot.inUse = 1 } else { snapshot.idle = 1 }
         }
         return snapshot

@@ -32,7 +32,7 @@ public final class SingletonThreadPool<Connection>: Pool, SimplePoolKind, @unche
     public var statistics: PoolStatistics {
         var snapshot = PoolStatistics.fromCounters(context.counters)
         lock.withLock {
-            snapshot.size = threadRecords.count
+            snapshot.openConnections = threadRecords.count
             snapshot.inUse = threadFairies.count
             snapshot.idle = threadRecords.count - threadFairies.count
         }

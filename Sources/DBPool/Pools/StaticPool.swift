@@ -21,7 +21,7 @@ public final class StaticPool<Connection>: Pool, SimplePoolKind, @unchecked Send
         var snapshot = PoolStatistics.fromCounters(context.counters)
         lock.withLock {
             guard let record, record.dbapiConnection != nil else { return }
-            snapshot.size = 1
+            snapshot.openConnections = 1
             if record.inUse { snapshot.inUse = 1 } else { snapshot.idle = 1 }
         }
         return snapshot

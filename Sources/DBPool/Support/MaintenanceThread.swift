@@ -20,7 +20,7 @@ import Darwin
 // @unchecked Sendable: `stopped` and `tick` are read and written only while holding `lock`;
 // `wakeUp` is a thread-safe semaphore; `clock` is immutable.
 final class MaintenanceThread: @unchecked Sendable {
-    /// Runs one maintenance pass; returns when it next has work, or `nil` to stop the thread.
+    /// Runs one maintenance pass; returns when it next has work, or `.stop` to end the thread.
     typealias Tick = @Sendable () -> MaintenanceDue
     enum MaintenanceDue { case at(ContinuousClock.Instant), idle, stop }
 

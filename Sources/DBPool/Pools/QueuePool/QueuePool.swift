@@ -152,7 +152,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     public var statistics: PoolStatistics {
         var snapshot = PoolStatistics.fromCounters(context.counters)
         state.withLock { machine in
-            snapshot.size = machine.open
+            snapshot.openConnections = machine.open
             snapshot.idle = machine.checkedIn
             snapshot.inUse = machine.checkedOut
             // The signed SQLAlchemy value stays on `overflow`; a gauge of extra connections that
