@@ -64,8 +64,14 @@ extension PostgresConnection: SQLExecutor {
         guard needed == parameters.count else {
             throw Self.countError(needed: needed, got: parameters.count, detail: nil)
         }
-        let encoded = try parameters.enumerated().map { try Self.encode($0.element, position: $0.offset + 1) }
+        // Built up one by one with the cleanup already in place, so that a parameter rejected
+        // half-way (a NUL in text) frees the buffers of the ones before it.
+        var encoded: [Encoded] = []
+        encoded.reserveCapacity(parameters.count)
         defer { encoded.forEach { $0.buffer?.deallocate() } }
+        for (offset, parameter) in parameters.enumerated() {
+            encoded.append(try Self.encode(parameter, position: offset + 1))
+        }
         let types = encoded.map(\.type)
         let values: [UnsafePointer<CChar>?] = encoded.map { $0.buffer.map { UnsafePointer($0) } }
         let lengths = encoded.map(\.length)
@@ -109,8 +115,10 @@ extension PostgresConnection: SQLExecutor {
             return Encoded(type: boolOID, buffer: cString(flag ? "true" : "false"), length: 0, format: 0)
         case let .text(text):
             if let offset = nulOffset(in: text) {
-                throw PostgresError(sqlState: nil, message: "parameter $\(position): text contains a NUL byte at UTF-8 offset "
-                    + "\(offset), which PostgreSQL text cannot hold; send it as .bytes")
+                throw PostgresError(
+                    sqlState: nil,
+                    message: "parameter $\(position): text contains a NUL byte at UTF-8 offset "
+                        + "\(offset), which PostgreSQL text cannot hold; send it as .bytes")
             }
             return Encoded(type: 0, buffer: cString(text), length: 0, format: 0)
         case let .bytes(bytes):
@@ -147,15 +155,19 @@ extension PostgresConnection: SQLExecutor {
         }
         guard !parameters.isEmpty else { return error }
         var error = error
-        error.message += " (bound: " + parameters.enumerated().map { "$\($0.offset + 1) \($0.element.kind)" }
+        error.message +=
+            " (bound: "
+            + parameters.enumerated().map { "$\($0.offset + 1) \($0.element.kind)" }
             .joined(separator: ", ") + ")"
         return error
     }
 
     private static func countError(needed: Int?, got: Int, detail: String?) -> PostgresError {
         let positions = needed.map { $0 == 0 ? "no parameters" : $0 == 1 ? "1 parameter ($1)" : "\($0) parameters ($1…$\($0))" }
-        return PostgresError(sqlState: nil, message: "wrong number of parameters: the statement needs "
-            + "\(positions ?? "a different number"), got \(got) value\(got == 1 ? "" : "s")", severity: nil, detail: detail)
+        return PostgresError(
+            sqlState: nil,
+            message: "wrong number of parameters: the statement needs "
+                + "\(positions ?? "a different number"), got \(got) value\(got == 1 ? "" : "s")", severity: nil, detail: detail)
     }
 
     private static let integerTypes: Set<Oid> = [20, 21, 23, 26], floatTypes: Set<Oid> = [700, 701]
@@ -165,14 +177,17 @@ extension PostgresConnection: SQLExecutor {
         let columns = (0..<columnCount).map { PQfname(result, $0).map { String(cString: $0) } ?? "" }
         let types = (0..<columnCount).map { PQftype(result, $0) }
         return (0..<PQntuples(result)).map { row in
-            SQLRow(columns: columns, values: (0..<columnCount).map { column in
-                if PQgetisnull(result, row, column) != 0 { return .null }
-                let length = Int(PQgetlength(result, row, column))
-                let bytes = PQgetvalue(result, row, column).map {
-                    UnsafeRawBufferPointer(start: $0, count: length)
-                } ?? UnsafeRawBufferPointer(start: nil, count: 0)
-                return value(bytes, type: types[Int(column)])
-            })
+            SQLRow(
+                columns: columns,
+                values: (0..<columnCount).map { column in
+                    if PQgetisnull(result, row, column) != 0 { return .null }
+                    let length = Int(PQgetlength(result, row, column))
+                    let bytes =
+                        PQgetvalue(result, row, column).map {
+                            UnsafeRawBufferPointer(start: $0, count: length)
+                        } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+                    return value(bytes, type: types[Int(column)])
+                })
         }
     }
 

@@ -33,12 +33,15 @@ public final class PostgresConnection: DBAPIConnection {
     public init(url: String) throws {
         // A C string ends at the first NUL: libpq would silently use a shorter connection string.
         if let offset = Self.nulOffset(in: url) {
-            throw PostgresError(sqlState: nil, message: "the connection string contains a NUL byte at UTF-8 offset "
-                + "\(offset); it must not contain NUL")
+            throw PostgresError(
+                sqlState: nil,
+                message: "the connection string contains a NUL byte at UTF-8 offset "
+                    + "\(offset); it must not contain NUL")
         }
         guard let conn = PQconnectdb(url) else {
-            throw PostgresError(sqlState: PostgresError.unableToConnect,
-                                message: "out of memory allocating a libpq connection")
+            throw PostgresError(
+                sqlState: PostgresError.unableToConnect,
+                message: "out of memory allocating a libpq connection")
         }
         guard PQstatus(conn) == CONNECTION_OK else {
             let message = Self.trimmed(PQerrorMessage(conn)) ?? "connection failed"
@@ -148,8 +151,9 @@ public final class PostgresConnection: DBAPIConnection {
     private func usableHandle() throws -> OpaquePointer {
         let conn = try liveHandle()
         guard PQstatus(conn) != CONNECTION_BAD else {
-            throw PostgresError(sqlState: PostgresError.connectionFailure,
-                                message: Self.trimmed(PQerrorMessage(conn)) ?? "connection is broken")
+            throw PostgresError(
+                sqlState: PostgresError.connectionFailure,
+                message: Self.trimmed(PQerrorMessage(conn)) ?? "connection is broken")
         }
         return conn
     }
@@ -186,8 +190,10 @@ public final class PostgresConnection: DBAPIConnection {
     /// would stop reading at it and silently send only the text before it.
     static func rejectNUL(in sql: String) throws {
         guard let offset = nulOffset(in: sql) else { return }
-        throw PostgresError(sqlState: nil, message: "SQL text contains a NUL byte at UTF-8 offset \(offset); "
-            + "SQL must not contain NUL (bind such a value as a .bytes parameter instead)")
+        throw PostgresError(
+            sqlState: nil,
+            message: "SQL text contains a NUL byte at UTF-8 offset \(offset); "
+                + "SQL must not contain NUL (bind such a value as a .bytes parameter instead)")
     }
 
     /// Reads a tuples result into text rows.
@@ -204,9 +210,10 @@ public final class PostgresConnection: DBAPIConnection {
                     values.append(nil)
                 } else if let value = PQgetvalue(result, row, column) {
                     let length = Int(PQgetlength(result, row, column))
-                    values.append(value.withMemoryRebound(to: UInt8.self, capacity: length) {
-                        String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
-                    })
+                    values.append(
+                        value.withMemoryRebound(to: UInt8.self, capacity: length) {
+                            String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+                        })
                 } else {
                     values.append("")
                 }
@@ -223,12 +230,14 @@ public final class PostgresConnection: DBAPIConnection {
             guard let result, let value = PQresultErrorField(result, code) else { return nil }
             return String(cString: value)
         }
-        let sqlState = field(Int32(UInt8(ascii: "C")))       // PG_DIAG_SQLSTATE
-        let primary = field(Int32(UInt8(ascii: "M")))        // PG_DIAG_MESSAGE_PRIMARY
-        let severity = field(Int32(UInt8(ascii: "V")))       // PG_DIAG_SEVERITY_NONLOCALIZED
-            ?? field(Int32(UInt8(ascii: "S")))               // PG_DIAG_SEVERITY
-        let detail = field(Int32(UInt8(ascii: "D")))         // PG_DIAG_MESSAGE_DETAIL
-        let message = primary
+        let sqlState = field(Int32(UInt8(ascii: "C")))  // PG_DIAG_SQLSTATE
+        let primary = field(Int32(UInt8(ascii: "M")))  // PG_DIAG_MESSAGE_PRIMARY
+        let severity =
+            field(Int32(UInt8(ascii: "V")))  // PG_DIAG_SEVERITY_NONLOCALIZED
+            ?? field(Int32(UInt8(ascii: "S")))  // PG_DIAG_SEVERITY
+        let detail = field(Int32(UInt8(ascii: "D")))  // PG_DIAG_MESSAGE_DETAIL
+        let message =
+            primary
             ?? result.flatMap { trimmed(PQresultErrorMessage($0)) }
             ?? trimmed(PQerrorMessage(conn))
             ?? "unknown libpq error"
@@ -252,7 +261,10 @@ public final class PostgresConnection: DBAPIConnection {
             PQclear(pending)
             // A result still in a COPY state means libpq could not leave it; stop rather than spin.
             if PQstatus(conn) == CONNECTION_BAD || status == PGRES_COPY_IN || status == PGRES_COPY_OUT
-                || status == PGRES_COPY_BOTH { break }
+                || status == PGRES_COPY_BOTH
+            {
+                break
+            }
         }
     }
 

@@ -33,9 +33,13 @@ enum PostgresPlaceholders {
                 var depth = 1
                 index += 2
                 while index < bytes.count && depth > 0 {
-                    if bytes[index] == UInt8(ascii: "/") && at(index + 1) == UInt8(ascii: "*") { depth += 1; index += 2 }
-                    else if bytes[index] == UInt8(ascii: "*") && at(index + 1) == UInt8(ascii: "/") { depth -= 1; index += 2 }
-                    else { index += 1 }
+                    if bytes[index] == UInt8(ascii: "/") && at(index + 1) == UInt8(ascii: "*") {
+                        depth += 1; index += 2
+                    } else if bytes[index] == UInt8(ascii: "*") && at(index + 1) == UInt8(ascii: "/") {
+                        depth -= 1; index += 2
+                    } else {
+                        index += 1
+                    }
                 }
             case UInt8(ascii: "$") where !isIdentifier(previous):
                 if isDigit(at(index + 1)) {
@@ -54,8 +58,10 @@ enum PostgresPlaceholders {
                     guard at(end) == UInt8(ascii: "$") else { index += 1; continue }
                     let tag = Array(bytes[index...end])
                     index = end + 1
-                    while index < bytes.count && !(bytes[index] == UInt8(ascii: "$")
-                        && index + tag.count <= bytes.count && Array(bytes[index..<index + tag.count]) == tag) {
+                    while index < bytes.count
+                        && !(bytes[index] == UInt8(ascii: "$")
+                            && index + tag.count <= bytes.count && Array(bytes[index..<index + tag.count]) == tag)
+                    {
                         index += 1
                     }
                     index += tag.count

@@ -58,8 +58,10 @@ extension SQLiteConnection: SQLExecutor {
 
     /// Prepares the single statement in `sql`, binds `parameters`, steps it to the end, and
     /// returns the column names and rows.
-    private func run<Value>(_ sql: String, _ parameters: [SQLValue],
-                            read: (OpaquePointer, Int32) -> Value) throws -> (columns: [String], rows: [[Value]]) {
+    private func run<Value>(
+        _ sql: String, _ parameters: [SQLValue],
+        read: (OpaquePointer, Int32) -> Value
+    ) throws -> (columns: [String], rows: [[Value]]) {
         let handle = try openHandle()
         try Self.rejectNUL(in: sql)
         return try sql.withCString { start -> (columns: [String], rows: [[Value]]) in
@@ -94,18 +96,26 @@ extension SQLiteConnection: SQLExecutor {
         sqlite3_finalize(next)
         // A later statement that does not even compile is still a second statement.
         if rc != SQLITE_OK || next != nil {
-            throw SQLiteError(code: SQLITE_MISUSE, message: "the SQL text holds more than one statement; "
-                + "execute(_:_:), query(_:_:) and queryRows(_:_:) take exactly one (use execute(_:) for a script)")
+            throw SQLiteError(
+                code: SQLITE_MISUSE,
+                message: "the SQL text holds more than one statement; "
+                    + "execute(_:_:), query(_:_:) and queryRows(_:_:) take exactly one (use execute(_:) for a script)")
         }
     }
 
     private func bind(_ parameters: [SQLValue], to statement: OpaquePointer) throws {
         let expected = Int(sqlite3_bind_parameter_count(statement))
         guard parameters.count == expected else {
-            let positions = expected == 0 ? "no placeholders" : expected == 1 ? "1 placeholder (?1)"
-                : "\(expected) placeholder positions (?1…?\(expected))"
-            throw SQLiteError(code: SQLITE_RANGE, message: "wrong number of parameters: the statement has "
-                + "\(positions), got \(parameters.count) value\(parameters.count == 1 ? "" : "s")")
+            let positions =
+                expected == 0
+                ? "no placeholders"
+                : expected == 1
+                    ? "1 placeholder (?1)"
+                    : "\(expected) placeholder positions (?1…?\(expected))"
+            throw SQLiteError(
+                code: SQLITE_RANGE,
+                message: "wrong number of parameters: the statement has "
+                    + "\(positions), got \(parameters.count) value\(parameters.count == 1 ? "" : "s")")
         }
         for (offset, value) in parameters.enumerated() {
             let index = Int32(offset + 1)

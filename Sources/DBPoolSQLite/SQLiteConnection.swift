@@ -47,8 +47,10 @@ public final class SQLiteConnection: DBAPIConnection {
     public init(path: String, busyTimeout: Duration = SQLiteConnection.defaultBusyTimeout) throws {
         // A C string ends at the first NUL, so SQLite would silently open a different file.
         if let offset = path.utf8.firstIndex(of: 0).map({ path.utf8.distance(from: path.utf8.startIndex, to: $0) }) {
-            throw SQLiteError(code: SQLITE_MISUSE, message: "path contains a NUL byte at UTF-8 offset \(offset); "
-                + "a SQLite path must not contain NUL")
+            throw SQLiteError(
+                code: SQLITE_MISUSE,
+                message: "path contains a NUL byte at UTF-8 offset \(offset); "
+                    + "a SQLite path must not contain NUL")
         }
         self.path = path
         var handle: OpaquePointer?
@@ -158,8 +160,10 @@ public final class SQLiteConnection: DBAPIConnection {
     }
 
     /// Steps one prepared statement to completion, reading each row's columns with `read`.
-    func step<Value>(_ statement: OpaquePointer, handle: OpaquePointer,
-                     read: (OpaquePointer, Int32) -> Value) throws -> [[Value]] {
+    func step<Value>(
+        _ statement: OpaquePointer, handle: OpaquePointer,
+        read: (OpaquePointer, Int32) -> Value
+    ) throws -> [[Value]] {
         let columnCount = sqlite3_column_count(statement)
         var rows: [[Value]] = []
         while true {
@@ -189,8 +193,10 @@ public final class SQLiteConnection: DBAPIConnection {
     static func rejectNUL(in sql: String) throws {
         guard let index = sql.utf8.firstIndex(of: 0) else { return }
         let offset = sql.utf8.distance(from: sql.utf8.startIndex, to: index)
-        throw SQLiteError(code: SQLITE_MISUSE, message: "SQL text contains a NUL byte at UTF-8 offset \(offset); "
-            + "SQL must not contain NUL (bind such a value as a parameter instead)")
+        throw SQLiteError(
+            code: SQLITE_MISUSE,
+            message: "SQL text contains a NUL byte at UTF-8 offset \(offset); "
+                + "SQL must not contain NUL (bind such a value as a parameter instead)")
     }
 
     /// Rolls back the open transaction; does nothing in autocommit mode (no transaction open).
@@ -252,14 +258,16 @@ public final class SQLiteConnection: DBAPIConnection {
         case .closed:
             throw SQLiteError.closed("connection is closed")
         case .disconnected:
-            throw SQLiteError(code: SQLITE_IOERR, message: "connection lost (simulated disconnect)",
-                              connectionClosed: true)
+            throw SQLiteError(
+                code: SQLITE_IOERR, message: "connection lost (simulated disconnect)",
+                connectionClosed: true)
         }
     }
 
     /// The error SQLite reports for the last failed call on `handle`.
     func lastError(_ handle: OpaquePointer, _ rc: Int32) -> SQLiteError {
-        SQLiteError(code: rc, extendedCode: sqlite3_extended_errcode(handle),
-                    message: String(cString: sqlite3_errmsg(handle)))
+        SQLiteError(
+            code: rc, extendedCode: sqlite3_extended_errcode(handle),
+            message: String(cString: sqlite3_errmsg(handle)))
     }
 }

@@ -2,11 +2,11 @@ import DBPool
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A fake database driver: a `connect` entry point that hands out a new ``MockConnection`` per

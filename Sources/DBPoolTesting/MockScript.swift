@@ -155,9 +155,11 @@ public final class MockScript: Sendable {
     func answer(_ statement: MockStatement) throws -> (columns: [String], rows: [[SQLValue]]) {
         let answer = state.withLock { state -> Answer? in
             state.statements.append(statement)
-            guard let index = state.rules.lastIndex(where: { rule in
-                rule.remaining != 0 && rule.matcher.matches(statement)
-            }) else { return nil }
+            guard
+                let index = state.rules.lastIndex(where: { rule in
+                    rule.remaining != 0 && rule.matcher.matches(statement)
+                })
+            else { return nil }
             if let remaining = state.rules[index].remaining { state.rules[index].remaining = remaining - 1 }
             return state.rules[index].answer
         }

@@ -141,7 +141,8 @@ extension Backend where D == SQLiteDialect {
         let suffixes = ["", "-wal", "-shm", "-journal"]
         for suffix in suffixes { emergencyCleanup.register(path + suffix) }
         let sqliteChaos = SQLiteChaos(stats: stats)
-        let plan: ChaosPlan<SQLiteConnection> = chaos
+        let plan: ChaosPlan<SQLiteConnection> =
+            chaos
             ? ChaosPlan(
                 makeStriker: { SQLiteStriker(chaos: sqliteChaos) },
                 midOperation: { sqliteChaos.midOperation($0) },
@@ -194,7 +195,8 @@ private final class PostgresStriker: ChaosStriker {
     }
 
     func strike(_ stats: RunStats) throws {
-        let rows = try admin.query("""
+        let rows = try admin.query(
+            """
             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
             WHERE datname = current_database() AND pid <> pg_backend_pid()
               AND application_name = '\(postgresApplicationName)'
@@ -207,7 +209,8 @@ extension Backend where D == PostgresDialect {
     /// A table with a unique name on the server at `url`, dropped by `teardown`.
     static func postgres(url: String, chaos: Bool) -> Backend {
         let table = "dbpool_demo_\(getpid())_\(randomHex())"
-        let plan: ChaosPlan<PostgresConnection> = chaos
+        let plan: ChaosPlan<PostgresConnection> =
+            chaos
             ? ChaosPlan(makeStriker: { try PostgresStriker(url: url) }, midOperation: { _ in }, atCheckin: { _ in })
             : .none
         return Backend(

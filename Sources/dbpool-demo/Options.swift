@@ -172,81 +172,81 @@ extension DemoOptions {
 
     /// The `--help` text. Every flag with its default.
     static let helpText = """
-    dbpool-demo: run a small read/write workload through a DBPool QueuePool and watch the pool.
+        dbpool-demo: run a small read/write workload through a DBPool QueuePool and watch the pool.
 
-    USAGE
-      swift run dbpool-demo [flags]
+        USAGE
+          swift run dbpool-demo [flags]
 
-    By default the workload runs against a temporary SQLite database file (WAL mode, 5 s busy
-    timeout, deleted at exit). Each operation checks a connection out with withConnection and
-    runs either a write (BEGIN; INSERT a row, overwriting one of a fixed ring of rows per worker
-    so that the table stays small; SELECT COUNT(*); COMMIT) or, one time in four, a read (BEGIN;
-    SELECT COUNT(*)) whose transaction the pool's rollback-on-return ends.
+        By default the workload runs against a temporary SQLite database file (WAL mode, 5 s busy
+        timeout, deleted at exit). Each operation checks a connection out with withConnection and
+        runs either a write (BEGIN; INSERT a row, overwriting one of a fixed ring of rows per worker
+        so that the table stays small; SELECT COUNT(*); COMMIT) or, one time in four, a read (BEGIN;
+        SELECT COUNT(*)) whose transaction the pool's rollback-on-return ends.
 
-    While it runs, a status line on standard error shows elapsed time, operations, ops/s over
-    the last second, the pool's checked-out connections, overflow in use, waiting checkouts,
-    invalidations and errors. On a terminal it is redrawn in place 4 times a second; otherwise
-    a line is printed every second. A summary follows on standard output: operations, errors,
-    throughput, checkout wait p50/p99/max, and connections created, invalidated and closed
-    (counted with pool event listeners).
+        While it runs, a status line on standard error shows elapsed time, operations, ops/s over
+        the last second, the pool's checked-out connections, overflow in use, waiting checkouts,
+        invalidations and errors. On a terminal it is redrawn in place 4 times a second; otherwise
+        a line is printed every second. A summary follows on standard output: operations, errors,
+        throughput, checkout wait p50/p99/max, and connections created, invalidated and closed
+        (counted with pool event listeners).
 
-    FLAGS
-      --workers N          Concurrent workers, 1 to \(maxCount).
-                           Default: 8.
-      --pool-size N        QueuePool poolSize: connections kept for reuse, 0 to \(maxCount);
-                           0 means no limit. Default: 4.
-      --overflow N         QueuePool maxOverflow: extra connections made under load and
-                           closed when they come back, -1 to \(maxCount); -1 means no limit.
-                           Default: 2.
-      --timeout SECONDS    How long a checkout waits at the limit before it fails
-                           (counted as an error), >= 0. Default: 5.
-      --duration SECONDS   How long the workload runs, > 0. Default: 5.
-      --hold MS            Keep each connection checked out this many milliseconds after
-                           its SQL, as if the application worked with it (Thread.sleep, or
-                           Task.sleep with --async); raises contention for the pool, >= 0.
-                           Default: 0.
-      --recycle SECONDS    Replace connections older than this at checkout, >= 0.
-                           Default: never.
-      --pre-ping           Test each reused connection with SELECT 1 at checkout and
-                           replace it if it is dead. Default: off, but on with --chaos.
-      --no-pre-ping        Pre-ping off, also under --chaos (to compare the two).
-      --async              Run the workers as Swift tasks that call
-                           `try await pool.withConnection` instead of threads.
-                           Default: threads.
-      --postgres URL       Use this PostgreSQL server instead of SQLite, e.g.
-                           postgresql://postgres@127.0.0.1:5432/postgres. The demo
-                           creates a table with a unique name and drops it at the end;
-                           its pooled connections set application_name 'dbpool-demo'.
-                           Default: SQLite.
-      --chaos              Kill connections at random moments, about every 0.5 s, to watch
-                           the pool recover: workers count the failed operations and keep
-                           going. On PostgreSQL a separate admin connection terminates every
-                           'dbpool-demo' backend of the database (pg_terminate_backend), in
-                           use or idle. On SQLite each strike cuts one connection
-                           (simulateDisconnect), either in the middle of an operation, which
-                           then fails, or as it goes back to the pool, where pre-ping finds
-                           it (without pre-ping the next operation on it fails). Turns
-                           pre-ping on unless --no-pre-ping is given. Default: off.
-      -v, --verbose        Show the pool's info log (connections created, invalidated,
-                           recycled) above the status line. Default: warnings only.
-      -h, --help           Show this help.
+        FLAGS
+          --workers N          Concurrent workers, 1 to \(maxCount).
+                               Default: 8.
+          --pool-size N        QueuePool poolSize: connections kept for reuse, 0 to \(maxCount);
+                               0 means no limit. Default: 4.
+          --overflow N         QueuePool maxOverflow: extra connections made under load and
+                               closed when they come back, -1 to \(maxCount); -1 means no limit.
+                               Default: 2.
+          --timeout SECONDS    How long a checkout waits at the limit before it fails
+                               (counted as an error), >= 0. Default: 5.
+          --duration SECONDS   How long the workload runs, > 0. Default: 5.
+          --hold MS            Keep each connection checked out this many milliseconds after
+                               its SQL, as if the application worked with it (Thread.sleep, or
+                               Task.sleep with --async); raises contention for the pool, >= 0.
+                               Default: 0.
+          --recycle SECONDS    Replace connections older than this at checkout, >= 0.
+                               Default: never.
+          --pre-ping           Test each reused connection with SELECT 1 at checkout and
+                               replace it if it is dead. Default: off, but on with --chaos.
+          --no-pre-ping        Pre-ping off, also under --chaos (to compare the two).
+          --async              Run the workers as Swift tasks that call
+                               `try await pool.withConnection` instead of threads.
+                               Default: threads.
+          --postgres URL       Use this PostgreSQL server instead of SQLite, e.g.
+                               postgresql://postgres@127.0.0.1:5432/postgres. The demo
+                               creates a table with a unique name and drops it at the end;
+                               its pooled connections set application_name 'dbpool-demo'.
+                               Default: SQLite.
+          --chaos              Kill connections at random moments, about every 0.5 s, to watch
+                               the pool recover: workers count the failed operations and keep
+                               going. On PostgreSQL a separate admin connection terminates every
+                               'dbpool-demo' backend of the database (pg_terminate_backend), in
+                               use or idle. On SQLite each strike cuts one connection
+                               (simulateDisconnect), either in the middle of an operation, which
+                               then fails, or as it goes back to the pool, where pre-ping finds
+                               it (without pre-ping the next operation on it fails). Turns
+                               pre-ping on unless --no-pre-ping is given. Default: off.
+          -v, --verbose        Show the pool's info log (connections created, invalidated,
+                               recycled) above the status line. Default: warnings only.
+          -h, --help           Show this help.
 
-    Values go in the next argument or after '=' (--workers=16). SECONDS and MS may have
-    fractions (--duration 2.5) and are at most \(Int(maxSeconds)).
+        Values go in the next argument or after '=' (--workers=16). SECONDS and MS may have
+        fractions (--duration 2.5) and are at most \(Int(maxSeconds)).
 
-    EXIT STATUS
-      0    the run completed (errors under --chaos are expected and counted)
-      1    the database could not be set up, or no operation succeeded
-      2    a bad flag or pool configuration
-      130  stopped by Ctrl-C, 143 by SIGTERM (cleanup and summary still happen; a hold
-           is cut short). A second signal quits at once: it still deletes the temporary
-           SQLite files, and the process dies of the signal.
+        EXIT STATUS
+          0    the run completed (errors under --chaos are expected and counted)
+          1    the database could not be set up, or no operation succeeded
+          2    a bad flag or pool configuration
+          130  stopped by Ctrl-C, 143 by SIGTERM (cleanup and summary still happen; a hold
+               is cut short). A second signal quits at once: it still deletes the temporary
+               SQLite files, and the process dies of the signal.
 
-    EXAMPLES
-      swift run dbpool-demo --duration 2
-      swift run dbpool-demo --workers 16 --pool-size 2 --overflow 0 --timeout 0.5
-      swift run dbpool-demo --chaos --no-pre-ping
-      swift run dbpool-demo --async --hold 2 --recycle 0.5
-      swift run dbpool-demo --chaos --postgres postgresql://postgres@127.0.0.1:5432/postgres
-    """
+        EXAMPLES
+          swift run dbpool-demo --duration 2
+          swift run dbpool-demo --workers 16 --pool-size 2 --overflow 0 --timeout 0.5
+          swift run dbpool-demo --chaos --no-pre-ping
+          swift run dbpool-demo --async --hold 2 --recycle 0.5
+          swift run dbpool-demo --chaos --postgres postgresql://postgres@127.0.0.1:5432/postgres
+        """
 }

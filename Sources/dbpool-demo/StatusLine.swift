@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import Synchronization
 
@@ -95,8 +95,10 @@ final class StatusReporter: Sendable {
     private let stopped = Atomic<Bool>(false)
     private let thread = Mutex<WorkerThread?>(nil)
 
-    init(terminal: Terminal, stats: RunStats, start: ContinuousClock.Instant, plannedDuration: Duration,
-         showChaos: Bool, gauge: @escaping @Sendable () -> PoolGauge) {
+    init(
+        terminal: Terminal, stats: RunStats, start: ContinuousClock.Instant, plannedDuration: Duration,
+        showChaos: Bool, gauge: @escaping @Sendable () -> PoolGauge
+    ) {
         self.terminal = terminal
         self.stats = stats
         self.start = start

@@ -27,21 +27,27 @@ struct Summary {
 
         lines.append("dbpool-demo summary\(result.interruptedBy.map { " (stopped early by \(signalName($0)))" } ?? "")")
         row("database", "\(backendName) \(location)")
-        row("workers", "\(options.workers) \(options.useAsync ? "async tasks" : "threads")"
-            + (options.holdMilliseconds > 0 ? ", holding each connection \(options.holdMilliseconds) ms after its SQL" : ""))
+        row(
+            "workers",
+            "\(options.workers) \(options.useAsync ? "async tasks" : "threads")"
+                + (options.holdMilliseconds > 0 ? ", holding each connection \(options.holdMilliseconds) ms after its SQL" : ""))
         let limit = options.poolSize == 0 ? "no limit" : "poolSize \(options.poolSize), maxOverflow \(options.maxOverflow == -1 ? "no limit" : String(options.maxOverflow))"
-        row("pool", "QueuePool \(limit), timeout \(formatSeconds(.seconds(options.timeout)))s, "
-            + "pre-ping \(options.effectivePrePing ? "on" : "off"), "
-            + "recycle \(options.recycle.map { "\(formatSeconds(.seconds($0)))s" } ?? "never"), "
-            + "chaos \(options.chaos ? "on" : "off")")
+        row(
+            "pool",
+            "QueuePool \(limit), timeout \(formatSeconds(.seconds(options.timeout)))s, "
+                + "pre-ping \(options.effectivePrePing ? "on" : "off"), "
+                + "recycle \(options.recycle.map { "\(formatSeconds(.seconds($0)))s" } ?? "never"), "
+                + "chaos \(options.chaos ? "on" : "off")")
         row("run time", "\(formatSeconds(result.elapsed)) s")
         row("operations", "\(grouped(operations)) (\(grouped(writes)) writes, \(grouped(operations - writes)) reads)")
         row("errors", grouped(errors))
         row("throughput", "\(grouped(elapsed > 0 ? Int((Double(operations) / elapsed).rounded()) : 0)) ops/s")
         if let wait = result.waits.percentiles() {
-            row("checkout wait", "p50 \(formatMilliseconds(nanoseconds: wait.p50))  "
-                + "p99 \(formatMilliseconds(nanoseconds: wait.p99))  max \(formatMilliseconds(nanoseconds: wait.max))  "
-                + "(\(grouped(result.waits.samples.count)) checkouts)")
+            row(
+                "checkout wait",
+                "p50 \(formatMilliseconds(nanoseconds: wait.p50))  "
+                    + "p99 \(formatMilliseconds(nanoseconds: wait.p99))  max \(formatMilliseconds(nanoseconds: wait.max))  "
+                    + "(\(grouped(result.waits.samples.count)) checkouts)")
         } else {
             row("checkout wait", "no checkouts")
         }
@@ -54,8 +60,11 @@ struct Summary {
             return count > 0 ? "\(grouped(count)) \(reason)" : nil
         }
         row("closed during run", "\(grouped(closedDuringRun))" + (reasons.isEmpty ? "" : "  (\(reasons.joined(separator: ", ")))"))
-        row("pool counters", "\(grouped(result.statistics.checkouts)) checkouts, \(grouped(result.statistics.waits)) waited, "
-            + "\(grouped(result.statistics.timeouts)) timed out, max wait \(formatMilliseconds(nanoseconds: result.statistics.maxWaitTime.components.seconds * 1_000_000_000 + result.statistics.maxWaitTime.components.attoseconds / 1_000_000_000))")
+        row(
+            "pool counters",
+            "\(grouped(result.statistics.checkouts)) checkouts, \(grouped(result.statistics.waits)) waited, "
+                + "\(grouped(result.statistics.timeouts)) timed out, max wait \(formatMilliseconds(nanoseconds: result.statistics.maxWaitTime.components.seconds * 1_000_000_000 + result.statistics.maxWaitTime.components.attoseconds / 1_000_000_000))"
+        )
         row("closed at dispose", grouped(closes - closedDuringRun))
         row("still open", "\(grouped(created - closes))  (created - closed; 0 means nothing leaked)")
         row("pool at end", result.poolStatusAtEnd)

@@ -259,7 +259,8 @@ final class Workload<D: Dialect>: Sendable where D.Connection: SQLConnection {
         }
         try connection.execute(backend.beginWrite)
         let slot = worker * Self.slotsPerWorker + sequence % Self.slotsPerWorker
-        try connection.execute("""
+        try connection.execute(
+            """
             INSERT INTO \(table) (slot, worker, note) VALUES (\(slot), \(worker), 'operation \(sequence)')
             ON CONFLICT (slot) DO UPDATE SET note = excluded.note, updated_at = CURRENT_TIMESTAMP
             """)

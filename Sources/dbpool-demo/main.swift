@@ -4,11 +4,11 @@
 // and Summary.swift report.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import DBPool
 import DBPoolDemoSupport

@@ -73,7 +73,7 @@ final class DemoBinaryTests: XCTestCase {
         /// Whether the SQLite run has committed a write, so that its only worker is in `--hold`.
         func isHolding() -> Bool {
             guard let file = leftovers.first(where: { $0.hasSuffix(".sqlite3") }),
-                  let connection = try? SQLiteConnection(path: temporaryDirectory.appendingPathComponent(file).path, busyTimeout: .milliseconds(50))
+                let connection = try? SQLiteConnection(path: temporaryDirectory.appendingPathComponent(file).path, busyTimeout: .milliseconds(50))
             else { return false }
             defer { try? connection.close() }
             let rows = try? connection.query("SELECT COUNT(*) FROM demo_ops")
@@ -147,10 +147,12 @@ final class DemoBinaryTests: XCTestCase {
     func testFailedPostgresConnectPrintsOneErrorAndNoPassword() throws {
         let binary = try demoBinary()
         // Port 1 on loopback refuses at once; no server is needed.
-        for url in ["postgresql://127.0.0.1:1/postgres?user=u&password=s3cret",
-                    "postgresql://u:s3cret@127.0.0.1:1/postgres",
-                    "host=127.0.0.1 port=1 user=u password = s3cret",
-                    "host=127.0.0.1 port=1 user=u password='s3cret two'"] {
+        for url in [
+            "postgresql://127.0.0.1:1/postgres?user=u&password=s3cret",
+            "postgresql://u:s3cret@127.0.0.1:1/postgres",
+            "host=127.0.0.1 port=1 user=u password = s3cret",
+            "host=127.0.0.1 port=1 user=u password='s3cret two'"
+        ] {
             let run = try DemoRun(binary: binary, arguments: ["--postgres", url, "--duration", "1"])
             XCTAssertTrue(run.waitForExit(.seconds(10)), url)
             XCTAssertEqual(run.process.terminationStatus, 1, "\(url): \(run.stderr)")

@@ -19,8 +19,9 @@ final class RedactionTests: XCTestCase {
     }
 
     func testURIPasswordQueryParameterIsHidden() {
-        assertRedacted("postgresql://127.0.0.1:5432/postgres?user=u&password=s3cret",
-                       "postgresql://127.0.0.1:5432/postgres?user=u&password=***", hiding: "s3cret")
+        assertRedacted(
+            "postgresql://127.0.0.1:5432/postgres?user=u&password=s3cret",
+            "postgresql://127.0.0.1:5432/postgres?user=u&password=***", hiding: "s3cret")
         assertRedacted("postgresql:///db?password=s3cret&sslmode=disable", "postgresql:///db?password=***&sslmode=disable", hiding: "s3cret")
         // Percent-encoded: the key as libpq decodes it, and the value both as written and decoded.
         assertRedacted("postgresql://h/db?pass%77ord=s3%63ret", "postgresql://h/db?pass%77ord=***", hiding: "s3%63ret")
@@ -50,8 +51,9 @@ final class RedactionTests: XCTestCase {
 
     func testScrubHidesEverySecretInAnErrorMessage() {
         let secrets = ConnectionStringRedaction.passwords(in: "postgresql://u:s3cr%zzet@h/db")
-        XCTAssertEqual(ConnectionStringRedaction.scrub(#"invalid percent-encoded token: "s3cr%zzet""#, secrets: secrets),
-                       #"invalid percent-encoded token: "***""#)
+        XCTAssertEqual(
+            ConnectionStringRedaction.scrub(#"invalid percent-encoded token: "s3cr%zzet""#, secrets: secrets),
+            #"invalid percent-encoded token: "***""#)
         XCTAssertEqual(ConnectionStringRedaction.scrub("no secret here", secrets: []), "no secret here")
     }
 }

@@ -40,14 +40,16 @@ final class FailoverTests: XCTestCase {
         }
         // No pre-ping: the disconnect must surface in withConnection's body, which then
         // invalidates the whole pool.
-        let pool = try QueuePool(poolSize: 4, maxOverflow: 4, timeout: timeout,
-                                 options: PoolOptions(logHandler: log), dialect: PostgresDialect()) {
+        let pool = try QueuePool(
+            poolSize: 4, maxOverflow: 4, timeout: timeout,
+            options: PoolOptions(logHandler: log), dialect: PostgresDialect()
+        ) {
             try PostgresConnection(url: url)
         }
         defer { pool.dispose() }
         let recorder = LoadRecorder(limit: timeout + .milliseconds(250))
         let ids = Counter()
-        let committed = Guarded<[Int: String]>([:])      // id → port of the server that acknowledged it
+        let committed = Guarded<[Int: String]>([:])  // id → port of the server that acknowledged it
         let firstOnNewPrimary = Guarded<ContinuousClock.Instant?>(nil)
         let stop = StopFlag()
 
@@ -62,15 +64,18 @@ final class FailoverTests: XCTestCase {
             if port == standbyPort { firstOnNewPrimary.update { $0 = $0 ?? .now } }
             return true
         }
-        let load = WorkerLoad(threads: 16, tasks: 64, thread: { _ in
-            for _ in 0..<100_000 where !stop.isRaised {
-                if !note(recordedCheckout(pool, recorder, write)) { Thread.sleep(forTimeInterval: 0.005) }
-            }
-        }, task: { _ in
-            for _ in 0..<100_000 where !stop.isRaised {
-                if !note(await recordedCheckout(pool, recorder, write)) { try? await Task.sleep(for: .milliseconds(5)) }
-            }
-        })
+        let load = WorkerLoad(
+            threads: 16, tasks: 64,
+            thread: { _ in
+                for _ in 0..<100_000 where !stop.isRaised {
+                    if !note(recordedCheckout(pool, recorder, write)) { Thread.sleep(forTimeInterval: 0.005) }
+                }
+            },
+            task: { _ in
+                for _ in 0..<100_000 where !stop.isRaised {
+                    if !note(await recordedCheckout(pool, recorder, write)) { try? await Task.sleep(for: .milliseconds(5)) }
+                }
+            })
         func waitFor(seconds: Int, _ condition: () -> Bool) {
             let deadline = ContinuousClock.now + .seconds(seconds)
             while !condition() && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.005) }
@@ -105,8 +110,9 @@ final class FailoverTests: XCTestCase {
         for _ in 0..<8 {
             let fairy = try pool.connect()
             fairies.append(fairy)
-            XCTAssertEqual(try XCTUnwrap(fairy.dbapiConnection).query("SELECT pg_is_in_recovery(), inet_server_port()"),
-                           [["f", standbyPort]])
+            XCTAssertEqual(
+                try XCTUnwrap(fairy.dbapiConnection).query("SELECT pg_is_in_recovery(), inet_server_port()"),
+                [["f", standbyPort]])
         }
 
         let newPrimary = try PostgresConnection(url: standbyURL)
@@ -118,7 +124,8 @@ final class FailoverTests: XCTestCase {
         XCTAssertTrue(committedBeforeStop.keys.allSatisfy(present.contains), "every write acknowledged by the old primary survived")
 
         let failures = counts.filter { $0.key != "ok" }
-        print("""
+        print(
+            """
             failover: \(committedBeforeStop.count) writes before the crash, promote done after \(promotedAt - stoppedAt), \
             first write on the new primary after \(firstWrite - stoppedAt); failed checkouts \(failures); \
             longest checkout \(recorder.longestCheckout); \(present.count - acknowledged.count) in-doubt writes present; \

@@ -41,8 +41,8 @@ struct BouncerConsole {
         // (client active, client waiting, first server column, last server column, pool_mode)
         let layout: (Int, Int, Int, Int, Int)
         switch values.count {
-        case 12: layout = (2, 3, 4, 8, 11)       // up to 1.17: sv_active … sv_login
-        case 16...: layout = (2, 3, 6, 12, 15)   // 1.18+: sv_active, sv_active_cancel, sv_being_canceled, … sv_login
+        case 12: layout = (2, 3, 4, 8, 11)  // up to 1.17: sv_active … sv_login
+        case 16...: layout = (2, 3, 6, 12, 15)  // 1.18+: sv_active, sv_active_cancel, sv_being_canceled, … sv_login
         default: throw PostgresError(sqlState: nil, message: "unknown SHOW POOLS layout: \(values)")
         }
         guard values[layout.4] == "transaction" else {
@@ -56,8 +56,9 @@ struct BouncerConsole {
         }
         var servers = 0
         for index in layout.2...layout.3 { servers += try int(index) }
-        return BouncerPool(clientActive: try int(layout.0), clientWaiting: try int(layout.1),
-                           serverActive: try int(layout.2), servers: servers)
+        return BouncerPool(
+            clientActive: try int(layout.0), clientWaiting: try int(layout.1),
+            serverActive: try int(layout.2), servers: servers)
     }
 
     /// Waits (bounded) until no server connection is active; returns the last row seen.

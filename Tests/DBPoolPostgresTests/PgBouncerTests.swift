@@ -13,35 +13,47 @@ final class PgBouncerTests: XCTestCase {
     /// pool, is what bounds the server connections.
     private func makePool(timeout: Duration, prePing: Bool) throws -> QueuePool<PostgresConnection> {
         let url = try requiredEnvironment("DBPOOL_PGBOUNCER_URL")
-        return try QueuePool(poolSize: 8, maxOverflow: 8, timeout: timeout,
-                             options: PoolOptions(prePing: prePing, logHandler: .disabled),
-                             dialect: PostgresDialect()) { try PostgresConnection(url: url) }
+        return try QueuePool(
+            poolSize: 8, maxOverflow: 8, timeout: timeout,
+            options: PoolOptions(prePing: prePing, logHandler: .disabled),
+            dialect: PostgresDialect()
+        ) { try PostgresConnection(url: url) }
     }
 
     /// Runs `body` `iterations` times in every thread and task, recording each checkout.
-    private func runEveryWorker(_ pool: QueuePool<PostgresConnection>, _ recorder: LoadRecorder, iterations: Int,
-                                _ body: @escaping @Sendable (PostgresConnection, Int) throws -> Void) -> Bool {
-        let load = WorkerLoad(threads: threads, tasks: tasks, thread: { worker in
-            for _ in 0..<iterations { recordedCheckout(pool, recorder) { try body($0, worker) } }
-        }, task: { worker in
-            for _ in 0..<iterations { await recordedCheckout(pool, recorder) { try body($0, worker) } }
-        })
+    private func runEveryWorker(
+        _ pool: QueuePool<PostgresConnection>, _ recorder: LoadRecorder, iterations: Int,
+        _ body: @escaping @Sendable (PostgresConnection, Int) throws -> Void
+    ) -> Bool {
+        let load = WorkerLoad(
+            threads: threads, tasks: tasks,
+            thread: { worker in
+                for _ in 0..<iterations { recordedCheckout(pool, recorder) { try body($0, worker) } }
+            },
+            task: { worker in
+                for _ in 0..<iterations { await recordedCheckout(pool, recorder) { try body($0, worker) } }
+            })
         return load.wait(seconds: 60)
     }
 
     /// Loops `body` in every thread and task until `stop` is raised (or 100 000 rounds), pausing
     /// 5 ms after a failed checkout so that an outage is not a busy loop.
-    private func loopEveryWorker(_ pool: QueuePool<PostgresConnection>, _ recorder: LoadRecorder, until stop: StopFlag,
-                                 _ body: @escaping @Sendable (PostgresConnection) throws -> String) -> WorkerLoad {
-        WorkerLoad(threads: threads, tasks: tasks, thread: { _ in
-            for _ in 0..<100_000 where !stop.isRaised {
-                if recordedCheckout(pool, recorder, body) == nil { Thread.sleep(forTimeInterval: 0.005) }
-            }
-        }, task: { _ in
-            for _ in 0..<100_000 where !stop.isRaised {
-                if await recordedCheckout(pool, recorder, body) == nil { try? await Task.sleep(for: .milliseconds(5)) }
-            }
-        })
+    private func loopEveryWorker(
+        _ pool: QueuePool<PostgresConnection>, _ recorder: LoadRecorder, until stop: StopFlag,
+        _ body: @escaping @Sendable (PostgresConnection) throws -> String
+    ) -> WorkerLoad {
+        WorkerLoad(
+            threads: threads, tasks: tasks,
+            thread: { _ in
+                for _ in 0..<100_000 where !stop.isRaised {
+                    if recordedCheckout(pool, recorder, body) == nil { Thread.sleep(forTimeInterval: 0.005) }
+                }
+            },
+            task: { _ in
+                for _ in 0..<100_000 where !stop.isRaised {
+                    if await recordedCheckout(pool, recorder, body) == nil { try? await Task.sleep(for: .milliseconds(5)) }
+                }
+            })
     }
 
     /// Waits (bounded) until the workers have `count` successful checkouts.
@@ -140,13 +152,15 @@ final class PgBouncerTests: XCTestCase {
         let counts = recorder.counts
         XCTAssertGreaterThanOrEqual(recorder.count("ok"), okAtRestart + 500, "the same pool recovered: \(counts)")
         XCTAssertEqual(recorder.unclear, [:], "every failure was a timeout or a recognised disconnect")
-        XCTAssertGreaterThan(counts.filter { $0.key.hasPrefix("disconnect") }.values.reduce(0, +), 0,
-                             "the outage was seen: \(counts)")
+        XCTAssertGreaterThan(
+            counts.filter { $0.key.hasPrefix("disconnect") }.values.reduce(0, +), 0,
+            "the outage was seen: \(counts)")
         XCTAssertEqual(recorder.overdue, 0, "no checkout outlived its timeout by 250 ms; longest \(recorder.longestCheckout)")
         XCTAssertEqual(pool.checkedOut, 0)
         let closes = pool.statistics.closes
-        XCTAssertGreaterThan(closes[.invalidated, default: 0] + closes[.poolInvalidated, default: 0], 0,
-                             "the broken client connections were replaced: \(closes)")
+        XCTAssertGreaterThan(
+            closes[.invalidated, default: 0] + closes[.poolInvalidated, default: 0], 0,
+            "the broken client connections were replaced: \(closes)")
     }
 
     /// `RECONNECT` on the admin console closes every server connection as it is released (so a

@@ -10,7 +10,8 @@ func postgresURL(file: StaticString = #filePath, line: UInt = #line) throws -> S
     let environment = ProcessInfo.processInfo.environment
     if let url = environment["DBPOOL_POSTGRES_URL"], !url.isEmpty { return url }
     if environment["CI"] != nil {
-        XCTFail("DBPOOL_POSTGRES_URL is not set: no server for the Postgres tests under CI. "
+        XCTFail(
+            "DBPOOL_POSTGRES_URL is not set: no server for the Postgres tests under CI. "
                 + "Run them as: scripts/with-postgres swift test --filter DBPoolPostgresTests", file: file, line: line)
         throw NoServer()
     }
@@ -32,8 +33,10 @@ final class PostgresConnectionTests: XCTestCase {
     }
 
     /// Runs `body`, expecting a ``PostgresError``, and returns it.
-    private func expectPostgresError(_ body: () throws -> Void, file: StaticString = #filePath,
-                                     line: UInt = #line) -> PostgresError? {
+    private func expectPostgresError(
+        _ body: () throws -> Void, file: StaticString = #filePath,
+        line: UInt = #line
+    ) -> PostgresError? {
         do {
             try body()
             XCTFail("expected a PostgresError, nothing was thrown", file: file, line: line)
@@ -50,7 +53,8 @@ final class PostgresConnectionTests: XCTestCase {
     func testExecuteQueryTextAndNulls() throws {
         let conn = try connect()
         defer { try? conn.close() }
-        try conn.execute("""
+        try conn.execute(
+            """
             CREATE TEMP TABLE t(id int PRIMARY KEY, name text, score float8, flag bool, note text);
             INSERT INTO t VALUES (1, 'alice', 1.5, true, NULL), (2, 'bøb ✓', NULL, false, '');
             """)
@@ -77,8 +81,10 @@ final class PostgresConnectionTests: XCTestCase {
     func testMissingTableErrorCarriesSQLStateAndMessage() throws {
         let conn = try connect()
         defer { try? conn.close() }
-        for run in [{ try conn.execute("SELECT * FROM no_such_table") },
-                    { _ = try conn.query("SELECT * FROM no_such_table") }] {
+        for run in [
+            { try conn.execute("SELECT * FROM no_such_table") },
+            { _ = try conn.query("SELECT * FROM no_such_table") }
+        ] {
             let error = try XCTUnwrap(expectPostgresError(run))
             XCTAssertEqual(error.sqlState, "42P01")
             XCTAssertEqual(error.message, #"relation "no_such_table" does not exist"#)
@@ -110,9 +116,10 @@ final class PostgresConnectionTests: XCTestCase {
 
     func testConnectFailureIs08001AndADisconnect() throws {
         // Port 1 on loopback: nothing listens there. No server needed.
-        let error = try XCTUnwrap(expectPostgresError {
-            _ = try PostgresConnection(url: "postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=5")
-        })
+        let error = try XCTUnwrap(
+            expectPostgresError {
+                _ = try PostgresConnection(url: "postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=5")
+            })
         XCTAssertEqual(error.sqlState, PostgresError.unableToConnect)
         XCTAssertFalse(error.message.isEmpty)
         XCTAssertTrue(dialect.isDisconnect(error, connection: nil))
@@ -124,7 +131,8 @@ final class PostgresConnectionTests: XCTestCase {
     func testKeywordConnectionString() throws {
         let url = try postgresURL()
         guard let components = URLComponents(string: url), let host = components.host,
-              let port = components.port else {
+            let port = components.port
+        else {
             throw XCTSkip("DBPOOL_POSTGRES_URL is not a host:port URL")
         }
         let user = components.user ?? "postgres"
@@ -152,8 +160,8 @@ final class PostgresConnectionTests: XCTestCase {
         defer { try? conn.close() }
         try conn.execute("CREATE TEMP TABLE r(x int)")
         XCTAssertFalse(conn.inTransaction)
-        try conn.rollback() // idle: no-op, no error
-        try conn.commit()   // idle: no-op, no error
+        try conn.rollback()  // idle: no-op, no error
+        try conn.commit()  // idle: no-op, no error
 
         try conn.execute("BEGIN; INSERT INTO r VALUES (1)")
         XCTAssertTrue(conn.inTransaction)
@@ -214,7 +222,7 @@ final class PostgresConnectionTests: XCTestCase {
             ("execute", { try conn.execute("SELECT 1") }),
             ("query", { _ = try conn.query("SELECT 1") }),
             ("rollback", { try conn.rollback() }),
-            ("commit", { try conn.commit() }),
+            ("commit", { try conn.commit() })
         ]
         for (name, use) in uses {
             let error = try XCTUnwrap(expectPostgresError(use), name)

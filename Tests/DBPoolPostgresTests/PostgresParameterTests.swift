@@ -24,20 +24,28 @@ final class PostgresParameterTests: XCTestCase {
         let conn = try connect()
         defer { try? conn.close() }
         try conn.execute("CREATE TEMP TABLE t (i int8, d float8, s text, b bytea, f bool, n int4, e bytea)")
-        try conn.execute("INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                         [.integer(Int64.min), 2.5, "é'\"\\x", .bytes([0, 255, 1]), true, .null, .bytes([])])
+        try conn.execute(
+            "INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            [.integer(Int64.min), 2.5, "é'\"\\x", .bytes([0, 255, 1]), true, .null, .bytes([])])
         let row = try XCTUnwrap(conn.queryRows("SELECT i, d, s, b, f, n, e FROM t").first)
         XCTAssertEqual(row.columns, ["i", "d", "s", "b", "f", "n", "e"])
-        XCTAssertEqual(row.values, [.integer(Int64.min), .double(2.5), .text("é'\"\\x"), .bytes([0, 255, 1]),
-                                    .bool(true), .null, .bytes([])])
+        XCTAssertEqual(
+            row.values,
+            [
+                .integer(Int64.min), .double(2.5), .text("é'\"\\x"), .bytes([0, 255, 1]),
+                .bool(true), .null, .bytes([])
+            ])
         XCTAssertEqual(try conn.query("SELECT f, i FROM t", []), [["t", String(Int64.min)]], "text rows keep the server's form")
     }
 
     func testSpecialDoublesAndInferredTypes() throws {
         let conn = try connect()
         defer { try? conn.close() }
-        let row = try XCTUnwrap(conn.queryRows("SELECT $1::float8, $2::float8, $3, $4::int4 + 1, $5::numeric",
-                                               [.double(.infinity), .double(-.infinity), "plain", "41", "1.10"]).first)
+        let row = try XCTUnwrap(
+            conn.queryRows(
+                "SELECT $1::float8, $2::float8, $3, $4::int4 + 1, $5::numeric",
+                [.double(.infinity), .double(-.infinity), "plain", "41", "1.10"]
+            ).first)
         XCTAssertEqual(row[0], .double(.infinity))
         XCTAssertEqual(row[1], .double(-.infinity))
         XCTAssertEqual(row[2], .text("plain"), "an untyped text parameter is inferred as text")

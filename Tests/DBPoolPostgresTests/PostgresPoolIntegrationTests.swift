@@ -8,7 +8,11 @@ import XCTest
 final class Counter: Sendable {
     private let value = Mutex(0)
     /// Adds one and returns the new value.
-    @discardableResult func increment() -> Int { value.withLock { $0 += 1; return $0 } }
+    @discardableResult func increment() -> Int {
+        value.withLock {
+            $0 += 1; return $0
+        }
+    }
     var current: Int { value.withLock { $0 } }
 }
 
@@ -17,9 +21,11 @@ final class PostgresPoolIntegrationTests: XCTestCase {
     private func makePool(prePing: Bool) throws -> (QueuePool<PostgresConnection>, Counter) {
         let url = try postgresURL()
         let created = Counter()
-        let pool = try QueuePool(poolSize: 1, maxOverflow: 0, timeout: .seconds(30),
-                                 options: PoolOptions(prePing: prePing, logHandler: .disabled),
-                                 dialect: PostgresDialect()) {
+        let pool = try QueuePool(
+            poolSize: 1, maxOverflow: 0, timeout: .seconds(30),
+            options: PoolOptions(prePing: prePing, logHandler: .disabled),
+            dialect: PostgresDialect()
+        ) {
             created.increment()
             return try PostgresConnection(url: url)
         }
@@ -89,8 +95,10 @@ final class PostgresPoolIntegrationTests: XCTestCase {
 
     func testAsyncCheckoutsShareThePool() async throws {
         let url = try postgresURL()
-        let pool = try QueuePool(poolSize: 2, maxOverflow: 0, timeout: .seconds(30),
-                                 options: PoolOptions(logHandler: .disabled), dialect: PostgresDialect()) {
+        let pool = try QueuePool(
+            poolSize: 2, maxOverflow: 0, timeout: .seconds(30),
+            options: PoolOptions(logHandler: .disabled), dialect: PostgresDialect()
+        ) {
             try PostgresConnection(url: url)
         }
         defer { pool.dispose() }

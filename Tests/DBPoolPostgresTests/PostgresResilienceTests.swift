@@ -37,9 +37,11 @@ final class PostgresResilienceTests: XCTestCase {
     func testRecycleReplacesServerBackends() throws {
         let clock = ManualClock()
         let url = try pooledURL()
-        let pool = try QueuePool(poolSize: 1, maxOverflow: 0,
-                                 options: PoolOptions(recycle: .seconds(30), clock: clock, logHandler: .disabled),
-                                 dialect: PostgresDialect()) { try PostgresConnection(url: url) }
+        let pool = try QueuePool(
+            poolSize: 1, maxOverflow: 0,
+            options: PoolOptions(recycle: .seconds(30), clock: clock, logHandler: .disabled),
+            dialect: PostgresDialect()
+        ) { try PostgresConnection(url: url) }
         let first = try pool.withConnection { $0.backendPID }
         clock.advance(by: .seconds(30))
         XCTAssertEqual(try pool.withConnection { $0.backendPID }, first, "not older than recycle yet")
@@ -56,9 +58,11 @@ final class PostgresResilienceTests: XCTestCase {
     func testServerRestartWhileThePoolIsInUse() throws {
         let url = try pooledURL()
         let timeout = Duration.seconds(2)
-        let pool = try QueuePool(poolSize: 3, maxOverflow: 1, timeout: timeout,
-                                 options: PoolOptions(prePing: true, logHandler: .disabled),
-                                 dialect: PostgresDialect()) { try PostgresConnection(url: url) }
+        let pool = try QueuePool(
+            poolSize: 3, maxOverflow: 1, timeout: timeout,
+            options: PoolOptions(prePing: true, logHandler: .disabled),
+            dialect: PostgresDialect()
+        ) { try PostgresConnection(url: url) }
         let stop = Guarded(false)
         let outcomes = Guarded<[String: Int]>([:])
         let longest = Guarded(Duration.zero)

@@ -44,7 +44,8 @@ func requiredEnvironment(_ name: String, file: StaticString = #filePath, line: U
     let environment = ProcessInfo.processInfo.environment
     if let value = environment[name], !value.isEmpty { return value }
     if environment["CI"] != nil {
-        XCTFail("\(name) is not set under CI: the server it names could not be started. "
+        XCTFail(
+            "\(name) is not set under CI: the server it names could not be started. "
                 + "Run the tests under scripts/with-postgres (as root, it installs what is missing).", file: file, line: line)
         throw NoServer()
     }

@@ -12,9 +12,11 @@ final class WorkerLoad: Sendable {
 
     /// Starts `threads` threads running `thread(index)` and `tasks` detached tasks running
     /// `task(index)`. Each body loops by itself and returns when it is done.
-    init(threads: Int, tasks: Int,
-         thread: @escaping @Sendable (Int) -> Void,
-         task: @escaping @Sendable (Int) async -> Void) {
+    init(
+        threads: Int, tasks: Int,
+        thread: @escaping @Sendable (Int) -> Void,
+        task: @escaping @Sendable (Int) async -> Void
+    ) {
         for index in 0..<threads {
             group.enter()
             Thread.detachNewThread { [group] in
@@ -89,8 +91,10 @@ func outcomeKind(of error: any Error) -> String {
 /// Runs one blocking checkout of `pool`, records its outcome, and returns `body`'s result, or
 /// `nil` after an error (which is recorded, not thrown).
 @discardableResult
-func recordedCheckout<R>(_ pool: QueuePool<PostgresConnection>, _ recorder: LoadRecorder,
-                         _ body: (PostgresConnection) throws -> R) -> R? {
+func recordedCheckout<R>(
+    _ pool: QueuePool<PostgresConnection>, _ recorder: LoadRecorder,
+    _ body: (PostgresConnection) throws -> R
+) -> R? {
     let start = ContinuousClock.now
     var checkout: Duration?
     do {
@@ -109,8 +113,10 @@ func recordedCheckout<R>(_ pool: QueuePool<PostgresConnection>, _ recorder: Load
 /// The async form: the checkout suspends, and the driver work runs on a thread of its own
 /// (``onDriverThread(_:_:)``), so no cooperative thread blocks on the socket.
 @discardableResult
-func recordedCheckout<R: Sendable>(_ pool: QueuePool<PostgresConnection>, _ recorder: LoadRecorder,
-                                   _ body: @escaping @Sendable (PostgresConnection) throws -> R) async -> R? {
+func recordedCheckout<R: Sendable>(
+    _ pool: QueuePool<PostgresConnection>, _ recorder: LoadRecorder,
+    _ body: @escaping @Sendable (PostgresConnection) throws -> R
+) async -> R? {
     let start = ContinuousClock.now
     var checkout: Duration?
     do {
@@ -140,8 +146,10 @@ private final class ConnectionCarrier: @unchecked Sendable {
 /// statements that wait inside PgBouncer for a server connection, while the statements that
 /// would end the transactions pinning those servers queue behind them. That stalled checkouts
 /// for seconds here; it is the deployment hazard the guide describes.
-func onDriverThread<R: Sendable>(_ connection: PostgresConnection,
-                                 _ work: @escaping @Sendable (PostgresConnection) throws -> R) async throws -> R {
+func onDriverThread<R: Sendable>(
+    _ connection: PostgresConnection,
+    _ work: @escaping @Sendable (PostgresConnection) throws -> R
+) async throws -> R {
     let carrier = ConnectionCarrier(connection)
     return try await withCheckedThrowingContinuation { continuation in
         Thread.detachNewThread {

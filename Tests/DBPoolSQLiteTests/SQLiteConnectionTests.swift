@@ -24,8 +24,10 @@ final class SQLiteConnectionTests: XCTestCase {
     }
 
     /// Runs `body`, expecting a ``SQLiteError``, and returns it.
-    private func expectSQLiteError(_ body: () throws -> Void, file: StaticString = #filePath,
-                                   line: UInt = #line) -> SQLiteError? {
+    private func expectSQLiteError(
+        _ body: () throws -> Void, file: StaticString = #filePath,
+        line: UInt = #line
+    ) -> SQLiteError? {
         do {
             try body()
             XCTFail("expected a SQLiteError, nothing was thrown", file: file, line: line)
@@ -42,7 +44,8 @@ final class SQLiteConnectionTests: XCTestCase {
     func testMemoryExecuteQueryAndNulls() throws {
         let conn = try SQLiteConnection(path: ":memory:")
         defer { try? conn.close() }
-        try conn.execute("""
+        try conn.execute(
+            """
             CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, score REAL, note TEXT);
             INSERT INTO t(name, score, note) VALUES ('alice', 1.5, NULL);
             INSERT INTO t(name, score, note) VALUES ('bob', NULL, 'héllo ✓');
@@ -107,7 +110,7 @@ final class SQLiteConnectionTests: XCTestCase {
         try conn.execute("CREATE TABLE t(x UNIQUE); INSERT INTO t VALUES (1)")
         let error = try XCTUnwrap(expectSQLiteError { try conn.execute("INSERT INTO t VALUES (1)") })
         XCTAssertEqual(error.code, SQLITE_CONSTRAINT)
-        XCTAssertEqual(error.extendedCode, 2067) // SQLITE_CONSTRAINT_UNIQUE
+        XCTAssertEqual(error.extendedCode, 2067)  // SQLITE_CONSTRAINT_UNIQUE
         XCTAssertTrue(error.message.contains("UNIQUE"), error.message)
         XCTAssertFalse(SQLiteDialect().isDisconnect(error, connection: conn))
 
@@ -117,9 +120,10 @@ final class SQLiteConnectionTests: XCTestCase {
     }
 
     func testOpenFailureIsCantOpenAndADisconnect() throws {
-        let error = try XCTUnwrap(expectSQLiteError {
-            _ = try SQLiteConnection(path: tempPath("missing-dir/sub/x.db"))
-        })
+        let error = try XCTUnwrap(
+            expectSQLiteError {
+                _ = try SQLiteConnection(path: tempPath("missing-dir/sub/x.db"))
+            })
         XCTAssertEqual(error.code, SQLITE_CANTOPEN)
         XCTAssertTrue(error.message.contains("missing-dir"), error.message)
         XCTAssertTrue(SQLiteDialect().isDisconnect(error, connection: nil))
@@ -128,7 +132,7 @@ final class SQLiteConnectionTests: XCTestCase {
     func testNotADatabaseIsADisconnect() throws {
         let path = tempPath("garbage.db")
         try Data(repeating: 0x5A, count: 4096).write(to: URL(fileURLWithPath: path))
-        let conn = try SQLiteConnection(path: path) // SQLite opens lazily
+        let conn = try SQLiteConnection(path: path)  // SQLite opens lazily
         defer { try? conn.close() }
         let error = try XCTUnwrap(expectSQLiteError { _ = try conn.query("SELECT * FROM sqlite_master") })
         XCTAssertEqual(error.code, SQLITE_NOTADB)
@@ -140,15 +144,19 @@ final class SQLiteConnectionTests: XCTestCase {
 
     func testIsDisconnectClassification() throws {
         let dialect = SQLiteDialect()
-        let disconnects: [Int32] = [SQLITE_IOERR, 266 /* IOERR_READ */, 3338 /* IOERR_FSYNC */,
-                                    SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_CANTOPEN]
+        let disconnects: [Int32] = [
+            SQLITE_IOERR, 266 /* IOERR_READ */, 3338 /* IOERR_FSYNC */,
+            SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_CANTOPEN
+        ]
         for code in disconnects {
             XCTAssertTrue(dialect.isDisconnect(SQLiteError(code: code, message: "x"), connection: nil), "\(code)")
         }
         XCTAssertEqual(SQLiteError(code: 266, message: "x").code, SQLITE_IOERR)
         XCTAssertEqual(SQLiteError(code: 266, message: "x").extendedCode, 266)
-        let others: [Int32] = [SQLITE_ERROR, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CONSTRAINT, SQLITE_FULL,
-                               SQLITE_READONLY, SQLITE_MISUSE]
+        let others: [Int32] = [
+            SQLITE_ERROR, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CONSTRAINT, SQLITE_FULL,
+            SQLITE_READONLY, SQLITE_MISUSE
+        ]
         for code in others {
             XCTAssertFalse(dialect.isDisconnect(SQLiteError(code: code, message: "x"), connection: nil), "\(code)")
         }
@@ -242,7 +250,7 @@ final class SQLiteConnectionTests: XCTestCase {
             ("rollback", { try conn.rollback() }),
             ("commit", { try conn.commit() }),
             ("doRollback", { try dialect.doRollback(conn) }),
-            ("ping", { try conn.ping() }),
+            ("ping", { try conn.ping() })
         ]
         for (name, use) in uses {
             let error = try XCTUnwrap(expectSQLiteError(use), name)
@@ -270,8 +278,8 @@ final class SQLiteConnectionTests: XCTestCase {
         XCTAssertThrowsError(try dialect.doRollback(conn)) { error in
             XCTAssertTrue(dialect.isDisconnect(error, connection: conn))
         }
-        conn.simulateDisconnect() // harmless again
-        try conn.close()           // and close stays harmless
+        conn.simulateDisconnect()  // harmless again
+        try conn.close()  // and close stays harmless
     }
 
     /// The ping's prepared statement is reused across pings, in and out of a transaction, and is

@@ -24,8 +24,9 @@ final class SQLiteParameterTests: XCTestCase {
     func testEveryValueKindRoundTripsTyped() throws {
         let conn = try memory()
         try conn.execute("CREATE TABLE t (i, d, s, b, f, n)")
-        try conn.execute("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)",
-                         [.integer(Int64.min), 2.5, "é'\"\u{0}x", .bytes([0, 255, 1]), true, .null])
+        try conn.execute(
+            "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)",
+            [.integer(Int64.min), 2.5, "é'\"\u{0}x", .bytes([0, 255, 1]), true, .null])
         let rows = try conn.queryRows("SELECT i, d, s, b, f, n FROM t")
         XCTAssertEqual(rows.count, 1)
         let row = try XCTUnwrap(rows.first)

@@ -8,7 +8,11 @@ import XCTest
 final class Counter: Sendable {
     private let value = Mutex(0)
     /// Adds one and returns the new value.
-    @discardableResult func increment() -> Int { value.withLock { $0 += 1; return $0 } }
+    @discardableResult func increment() -> Int {
+        value.withLock {
+            $0 += 1; return $0
+        }
+    }
     var current: Int { value.withLock { $0 } }
 }
 
@@ -28,14 +32,17 @@ final class SQLitePoolIntegrationTests: XCTestCase {
 
     /// A pool over a fresh database file holding `CREATE TABLE t(x)`, and its creator count.
     private func makePool(poolSize: Int = 1, maxOverflow: Int = 0, options: PoolOptions = PoolOptions(logHandler: .disabled))
-        throws -> (QueuePool<SQLiteConnection>, Counter) {
+        throws -> (QueuePool<SQLiteConnection>, Counter)
+    {
         let path = tempDirectory.appendingPathComponent("pool.db").path
         let setup = try SQLiteConnection(path: path)
         try setup.execute("CREATE TABLE IF NOT EXISTS t(x)")
         try setup.close()
         let created = Counter()
-        let pool = try QueuePool(poolSize: poolSize, maxOverflow: maxOverflow, timeout: .seconds(30),
-                                 options: options, dialect: SQLiteDialect()) {
+        let pool = try QueuePool(
+            poolSize: poolSize, maxOverflow: maxOverflow, timeout: .seconds(30),
+            options: options, dialect: SQLiteDialect()
+        ) {
             created.increment()
             return try SQLiteConnection(path: path)
         }
@@ -90,11 +97,13 @@ final class SQLitePoolIntegrationTests: XCTestCase {
     func testDisconnectInsideWithConnectionInvalidatesTheConnection() throws {
         let (pool, created) = try makePool()
         defer { pool.dispose() }
-        XCTAssertThrowsError(try pool.withConnection { fairy in
-            let conn = try XCTUnwrap(fairy.dbapiConnection)
-            conn.simulateDisconnect()
-            _ = try conn.query("SELECT 1")
-        }) { error in
+        XCTAssertThrowsError(
+            try pool.withConnection { fairy in
+                let conn = try XCTUnwrap(fairy.dbapiConnection)
+                conn.simulateDisconnect()
+                _ = try conn.query("SELECT 1")
+            }
+        ) { error in
             XCTAssertTrue(SQLiteDialect().isDisconnect(error, connection: nil), "\(error)")
         }
         // The broken connection was invalidated, not pooled: the next checkout connects anew.

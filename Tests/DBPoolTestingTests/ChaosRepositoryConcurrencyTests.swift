@@ -10,8 +10,9 @@ final class ChaosRepositoryConcurrencyTests: XCTestCase {
         var faults = ChaosConfiguration.statementFaults
         faults.statementDelay = .microseconds(50)
         let chaos = ChaosDBAPI(seed: 7, configuration: faults, script: MockScript())
-        let pool = try QueuePool(poolSize: 2, maxOverflow: 1, timeout: .seconds(5), dialect: ChaosDialect(),
-                                 creator: chaos.creator())
+        let pool = try QueuePool(
+            poolSize: 2, maxOverflow: 1, timeout: .seconds(5), dialect: ChaosDialect(),
+            creator: chaos.creator())
         let users = UserRepository(pool: pool, isDisconnect: { ChaosDialect().isDisconnect($0, connection: nil) })
         let succeeded = Guarded<[Int64]>([])
         let unexpected = Guarded<[String]>([])
@@ -34,8 +35,9 @@ final class ChaosRepositoryConcurrencyTests: XCTestCase {
         let committedIDs = committed.compactMap { $0.count == 4 ? $0[1].parameters[1].int64 : nil }
         XCTAssertEqual(committedIDs.count, Set(committedIDs).count, "no rename committed twice; \(chaos.failureMessage)")
         XCTAssertEqual(Set(committedIDs), Set(succeeded.withLock { $0 }), chaos.failureMessage)
-        XCTAssertTrue(committed.allSatisfy { Set($0.map(\.connectionID)).count == 1 },
-                      "a transaction ran on one connection; \(chaos.failureMessage)")
+        XCTAssertTrue(
+            committed.allSatisfy { Set($0.map(\.connectionID)).count == 1 },
+            "a transaction ran on one connection; \(chaos.failureMessage)")
         XCTAssertLessThanOrEqual(chaos.peakOpenCount, 3, chaos.failureMessage)
         pool.dispose()
         XCTAssertEqual(chaos.problems(expectOpen: 0), [], chaos.failureMessage)

@@ -4,8 +4,10 @@ import XCTest
 
 /// ``ChaosDBAPI``'s statement faults, per-fault seeds, scripted answers and the commit ledger.
 final class ChaosStatementTests: XCTestCase {
-    private func connection(_ configure: (inout ChaosConfiguration) throws -> Void, seed: UInt64 = 1,
-                            script: MockScript? = MockScript()) throws -> (ChaosDBAPI, ChaosConnection) {
+    private func connection(
+        _ configure: (inout ChaosConfiguration) throws -> Void, seed: UInt64 = 1,
+        script: MockScript? = MockScript()
+    ) throws -> (ChaosDBAPI, ChaosConnection) {
         var faults = ChaosConfiguration()
         try configure(&faults)
         let chaos = ChaosDBAPI(seed: seed, configuration: faults, script: script)
@@ -47,8 +49,9 @@ final class ChaosStatementTests: XCTestCase {
             XCTAssertEqual($0 as? ChaosDisconnectError, ChaosDisconnectError("connection #1 lost mid-transaction on INSERT INTO t VALUES (?)"))
         }
         XCTAssertTrue(conn.isDropped)
-        XCTAssertEqual(chaos.committedTransactions.map { $0.map(\.sql) }, [["INSERT INTO t VALUES (1)"]],
-                       "the autocommitted statement stays; the transaction is lost")
+        XCTAssertEqual(
+            chaos.committedTransactions.map { $0.map(\.sql) }, [["INSERT INTO t VALUES (1)"]],
+            "the autocommitted statement stays; the transaction is lost")
     }
 
     func testDisconnectAfterStatementLetsThatStatementTakeEffect() throws {
@@ -87,10 +90,12 @@ final class ChaosStatementTests: XCTestCase {
         try conn.execute("BEGIN")
         try conn.execute("UPDATE d")
         try conn.execute("ROLLBACK")
-        XCTAssertEqual(chaos.committedTransactions.map { $0.map(\.sql) }, [
-            ["BEGIN", "UPDATE a", "COMMIT"],
-            ["START TRANSACTION", "UPDATE b", "ROLLBACK TO SAVEPOINT s"],
-        ])
+        XCTAssertEqual(
+            chaos.committedTransactions.map { $0.map(\.sql) },
+            [
+                ["BEGIN", "UPDATE a", "COMMIT"],
+                ["START TRANSACTION", "UPDATE b", "ROLLBACK TO SAVEPOINT s"]
+            ])
     }
 
     func testWithoutAScriptNothingIsLogged() throws {
@@ -124,8 +129,9 @@ final class ChaosStatementTests: XCTestCase {
         XCTAssertEqual(try pattern(seed: 1, rate: half), try pattern(seed: 1, rate: half), "replays from its seed")
         XCTAssertNotEqual(try pattern(seed: 1, rate: half), try pattern(seed: 2, rate: half))
         let own = try ChaosRate(1, in: 2, seed: 77)
-        XCTAssertEqual(try pattern(seed: 1, rate: own), try pattern(seed: 2, rate: own),
-                       "a rate with its own seed ignores the driver's")
+        XCTAssertEqual(
+            try pattern(seed: 1, rate: own), try pattern(seed: 2, rate: own),
+            "a rate with its own seed ignores the driver's")
         XCTAssertNotEqual(try pattern(seed: 1, rate: own), try pattern(seed: 1, rate: try ChaosRate(1, in: 2, seed: 78)))
         XCTAssertEqual(own.description, "1/2 seed 77")
     }
@@ -133,11 +139,12 @@ final class ChaosStatementTests: XCTestCase {
     func testFaultsAreIndependentStreams() throws {
         // Turning a second fault on must not move the first one's pattern.
         let (_, alone) = try connection({ $0.statementErrors = try ChaosRate(1, in: 3) }, seed: 9, script: nil)
-        let (_, mixed) = try connection({
-            $0.statementErrors = try ChaosRate(1, in: 3)
-            $0.slowStatements = try ChaosRate(1, in: 2)
-            $0.statementDelay = .zero
-        }, seed: 9, script: nil)
+        let (_, mixed) = try connection(
+            {
+                $0.statementErrors = try ChaosRate(1, in: 3)
+                $0.slowStatements = try ChaosRate(1, in: 2)
+                $0.statementDelay = .zero
+            }, seed: 9, script: nil)
         for _ in 0..<64 {
             let a = (try? alone.execute("x")) != nil
             let b = (try? mixed.execute("x")) != nil

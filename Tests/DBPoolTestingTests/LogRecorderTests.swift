@@ -7,9 +7,9 @@ final class LogRecorderTests: XCTestCase {
         let log = LogRecorder(level: .warning)
         let pool = try QueuePool(options: PoolOptions(logHandler: log.handler), dialect: MockDialect(), creator: MockDBAPI().creator())
         do {
-            _ = try pool.connect() // dropped without close(): a warning
+            _ = try pool.connect()  // dropped without close(): a warning
         }
-        try pool.connect().close() // debug lines only: not recorded at .warning
+        try pool.connect().close()  // debug lines only: not recorded at .warning
         XCTAssertTrue(log.contains("dropped without close()"), "\(log.texts)")
         XCTAssertTrue(log.messages.allSatisfy { $0.level >= .warning })
         XCTAssertEqual(log.messages.first?.poolName, "QueuePool")

@@ -13,9 +13,11 @@ final class MockConnectionTests: XCTestCase {
         conn.record("specialReset(true)")
         XCTAssertTrue(try conn.ping())
         try conn.close()
-        XCTAssertEqual(conn.calls, [
-            "rollback()", "cursor()", "commit()", "execute(SELECT 1)", "specialReset(true)", "ping()", "close()",
-        ])
+        XCTAssertEqual(
+            conn.calls,
+            [
+                "rollback()", "cursor()", "commit()", "execute(SELECT 1)", "specialReset(true)", "ping()", "close()"
+            ])
         XCTAssertTrue(conn.closed)
         XCTAssertEqual(conn.closeCount, 1)
         XCTAssertEqual(conn.callsAfterClose, [])

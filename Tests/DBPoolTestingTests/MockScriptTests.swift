@@ -110,11 +110,13 @@ final class MockScriptTests: XCTestCase {
         try first.execute("A", [1, "x"])
         XCTAssertThrowsError(try second.execute("B"))
         _ = try first.queryRows("C", [.null])
-        XCTAssertEqual(dbapi.script.statements, [
-            MockStatement(kind: .execute, sql: "A", parameters: [1, "x"], connectionID: first.id),
-            MockStatement(kind: .execute, sql: "B", connectionID: second.id),
-            MockStatement(kind: .query, sql: "C", parameters: [.null], connectionID: first.id),
-        ])
+        XCTAssertEqual(
+            dbapi.script.statements,
+            [
+                MockStatement(kind: .execute, sql: "A", parameters: [1, "x"], connectionID: first.id),
+                MockStatement(kind: .execute, sql: "B", connectionID: second.id),
+                MockStatement(kind: .query, sql: "C", parameters: [.null], connectionID: first.id)
+            ])
         XCTAssertEqual(first.statements.map(\.sql), ["A", "C"])
         XCTAssertEqual(first.calls, ["execute(A)", "query(C)"], "calls keep their old shape")
         XCTAssertEqual(dbapi.script.statements[0].description, "execute(A) [1, 'x']")
@@ -161,4 +163,3 @@ final class MockScriptTests: XCTestCase {
         }
     }
 }
-

@@ -110,11 +110,13 @@ final class AppendixATests: XCTestCase {
         XCTAssertEqual(listenerCalls.withLock { $0 }, 2)
         XCTAssertEqual(dbapi.connectCount, 3, "one original connection plus two reconnects")
         XCTAssertEqual(dbapi.openConnections.count, 0, "every connection made must be closed")
-        XCTAssertEqual(recorder.names, [
-            "invalidate", "close", "connect",
-            "invalidate", "close", "connect",
-            "invalidate", "close", "checkin",
-        ])
+        XCTAssertEqual(
+            recorder.names,
+            [
+                "invalidate", "close", "connect",
+                "invalidate", "close", "connect",
+                "invalidate", "close", "checkin"
+            ])
         XCTAssertTrue(try XCTUnwrap(recorder.events(.checkin).last).connectionWasNil)
         XCTAssertEqual(pool.status(), "Pool size: 3  Connections in pool: 1 Current Overflow: -2 Current Checked out connections: 0")
     }
@@ -139,8 +141,9 @@ final class AppendixATests: XCTestCase {
             guard case .pingNotSupported? = error as? PoolError else {
                 return XCTFail("expected PoolError.pingNotSupported, got \(error)")
             }
-            XCTAssertEqual((error as? PoolError)?.description,
-                           "The ping feature requires that a dialect is passed to the connection pool.")
+            XCTAssertEqual(
+                (error as? PoolError)?.description,
+                "The ping feature requires that a dialect is passed to the connection pool.")
         }
         XCTAssertTrue(conn.closed, "the record's connection must be invalidated")
         XCTAssertEqual(recorder.names, ["invalidate", "close", "checkin"])

@@ -61,9 +61,11 @@ final class AssertionPoolTests: XCTestCase {
     // AP-01: withConnection inside withConnection is the same kind of violation.
     func testNestedWithConnectionThrows() throws {
         let pool = try AssertionPool(dialect: MockDialect(), creator: MockDBAPI().creator())
-        XCTAssertThrowsError(try pool.withConnection { _ in
-            try pool.withConnection { _ in XCTFail("the inner body must not run") }
-        }) { error in
+        XCTAssertThrowsError(
+            try pool.withConnection { _ in
+                try pool.withConnection { _ in XCTFail("the inner body must not run") }
+            }
+        ) { error in
             guard case .alreadyCheckedOut? = error as? PoolError else {
                 return XCTFail("expected PoolError.alreadyCheckedOut, got \(error)")
             }

@@ -18,11 +18,13 @@ final class AsyncDriverTests: XCTestCase {
         let pool: QueuePool<MockConnection>
         switch driver {
         case .blocking:
-            pool = try QueuePool(poolSize: size, maxOverflow: overflow, timeout: .seconds(5), options: options,
-                                 dialect: MockDialect(log: log), creator: dbapi.creator())
+            pool = try QueuePool(
+                poolSize: size, maxOverflow: overflow, timeout: .seconds(5), options: options,
+                dialect: MockDialect(log: log), creator: dbapi.creator())
         case .async:
-            pool = try await QueuePool(poolSize: size, maxOverflow: overflow, timeout: .seconds(5), options: options,
-                                       dialect: MockAsyncDialect(log: log), creator: dbapi.asyncCreator())
+            pool = try await QueuePool(
+                poolSize: size, maxOverflow: overflow, timeout: .seconds(5), options: options,
+                dialect: MockAsyncDialect(log: log), creator: dbapi.asyncCreator())
         }
         _ = EventRecorder(log: log).attach(to: pool.events)
         return pool
@@ -55,8 +57,12 @@ final class AsyncDriverTests: XCTestCase {
             // withConnection's return is handed to the driver threads; wait for it to land.
             _ = await Harness.waitUntil { pool.checkedOut == 0 }
         }
-        XCTAssertEqual(blocking, ["first_connect", "connect", "checkout", "reset", "R", "checkin",
-                                  "checkout", "reset", "R", "checkin", "checkout", "reset", "R", "checkin"])
+        XCTAssertEqual(
+            blocking,
+            [
+                "first_connect", "connect", "checkout", "reset", "R", "checkin",
+                "checkout", "reset", "R", "checkin", "checkout", "reset", "R", "checkin"
+            ])
         XCTAssertEqual(async, blocking)
     }
 
@@ -157,7 +163,7 @@ final class AsyncDriverTests: XCTestCase {
             try await QueuePool(options: quietOptions, dialect: dialect, creator: dbapi.asyncCreator()),
             try NullPool(options: quietOptions, dialect: dialect, creator: dbapi.asyncCreator()),
             try StaticPool(options: quietOptions, dialect: dialect, creator: dbapi.asyncCreator()),
-            try AssertionPool(options: quietOptions, dialect: dialect, creator: dbapi.asyncCreator()),
+            try AssertionPool(options: quietOptions, dialect: dialect, creator: dbapi.asyncCreator())
         ]
         for pool in pools {
             XCTAssertThrowsError(try blockingConnect(pool)) { error in
@@ -199,7 +205,9 @@ final class AsyncDriverTests: XCTestCase {
         let dbapi = MockDBAPI()
         dbapi.failNextConnects(1, with: MockError("refused"))
         do {
-            _ = try await makeQueuePool(.async, dbapi: dbapi, log: MockCallLog()) { $0.minIdle = 2; $0.failFast = true }
+            _ = try await makeQueuePool(.async, dbapi: dbapi, log: MockCallLog()) {
+                $0.minIdle = 2; $0.failFast = true
+            }
             XCTFail("expected the creator's error")
         } catch let error as MockError {
             XCTAssertEqual(error, MockError("refused"))
@@ -209,7 +217,9 @@ final class AsyncDriverTests: XCTestCase {
 
     func testKeepAlivePingsOnTheMaintenanceThreadAndReplacesDeadConnections() async throws {
         let dbapi = MockDBAPI(), clock = ManualClock(), log = MockCallLog()
-        let pool = try await makeQueuePool(.async, dbapi: dbapi, log: log) { $0.clock = clock; $0.keepAlive = .seconds(30) }
+        let pool = try await makeQueuePool(.async, dbapi: dbapi, log: log) {
+            $0.clock = clock; $0.keepAlive = .seconds(30)
+        }
         let a = try await pool.connect(), b = try await pool.connect()
         let dead = b.dbapiConnection!
         await a.closeAndWait()
@@ -252,18 +262,22 @@ final class AsyncDriverTests: XCTestCase {
             XCTAssertTrue(message.contains("pool's own threads"), message)
         }
         let executor = try DriverExecutor(maximumThreads: 1)
-        let answer = try await executor.run { try AsyncBridge.wait("ping") { () async -> Int in
-            await Task.yield()
-            return DriverExecutor.current == nil ? 42 : -1
-        } }
+        let answer = try await executor.run {
+            try AsyncBridge.wait("ping") { () async -> Int in
+                await Task.yield()
+                return DriverExecutor.current == nil ? 42 : -1
+            }
+        }
         XCTAssertEqual(answer, 42, "the async call itself runs off the driver threads")
     }
 
     func testAsyncDriverCallsNeverRunOnDriverThreadsAndBodiesStayPut() async throws {
         let dbapi = MockDBAPI(), dialect = MockAsyncDialect()
         let creatorOnDriverThread = Guarded(false)
-        let pool = try await QueuePool(poolSize: 4, maxOverflow: 4, options: PoolOptions(prePing: true, logHandler: .disabled),
-                                       dialect: dialect) { () async throws -> MockConnection in
+        let pool = try await QueuePool(
+            poolSize: 4, maxOverflow: 4, options: PoolOptions(prePing: true, logHandler: .disabled),
+            dialect: dialect
+        ) { () async throws -> MockConnection in
             if DriverExecutor.current != nil { creatorOnDriverThread.update { $0 = true } }
             return try dbapi.connect()
         }

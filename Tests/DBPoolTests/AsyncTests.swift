@@ -7,8 +7,9 @@ import DBPoolTesting
 /// cancellation, timeouts, fair hand-off, and the race between a hand-off and a cancel.
 final class AsyncTests: XCTestCase {
     private func makePool(_ size: Int, _ overflow: Int, timeout: Duration?, dbapi: MockDBAPI = MockDBAPI()) throws -> QueuePool<MockConnection> {
-        try QueuePool(poolSize: size, maxOverflow: overflow, timeout: timeout, options: quietOptions,
-                      dialect: MockDialect(), creator: dbapi.creator())
+        try QueuePool(
+            poolSize: size, maxOverflow: overflow, timeout: timeout, options: quietOptions,
+            dialect: MockDialect(), creator: dbapi.creator())
     }
 
     func testAsyncTimeoutHasTheSameMessageAndLeavesTheQueue() async throws {
@@ -19,7 +20,8 @@ final class AsyncTests: XCTestCase {
             _ = try await pool.connect()
             XCTFail("expected a timeout")
         } catch let error as PoolError {
-            XCTAssertEqual(error.description, "QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 0.04 (checked out 1, idle 0, waiting 0, connecting 0; every connection is in use)")
+            XCTAssertEqual(
+                error.description, "QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 0.04 (checked out 1, idle 0, waiting 0, connecting 0; every connection is in use)")
         }
         XCTAssertGreaterThanOrEqual(ContinuousClock.now - start, .milliseconds(35))
         XCTAssertEqual(pool.waiting, 0)
@@ -199,7 +201,7 @@ final class AsyncTests: XCTestCase {
             try QueuePool(poolSize: 1, maxOverflow: 0, options: quietOptions, dialect: MockDialect(), creator: dbapi.creator()),
             try NullPool(options: quietOptions, dialect: MockDialect(), creator: dbapi.creator()),
             try StaticPool(options: quietOptions, dialect: MockDialect(), creator: dbapi.creator()),
-            try AssertionPool(options: quietOptions, dialect: MockDialect(), creator: dbapi.creator()),
+            try AssertionPool(options: quietOptions, dialect: MockDialect(), creator: dbapi.creator())
         ]
         for pool in pools {
             let fairy = try await pool.connect()

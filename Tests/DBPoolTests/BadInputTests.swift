@@ -257,7 +257,11 @@ final class BadInputTests: XCTestCase {
         let pool = try QueuePool(poolSize: 1, maxOverflow: 0, timeout: .zero, options: quietOptions, dialect: MockDialect(), creator: dbapi.creator())
         let runs = Guarded(0)
         pool.events.onFirstConnect { _, _ in
-            if runs.update({ $0 += 1; return $0 }) == 1 { throw MockError("first connect listener") }
+            if runs.update({
+                $0 += 1; return $0
+            }) == 1 {
+                throw MockError("first connect listener")
+            }
         }
         XCTAssertThrowsError(try pool.connect()) { XCTAssertEqual($0 as? MockError, MockError("first connect listener")) }
         assertCounters(pool, checkedIn: 0, checkedOut: 0)
@@ -276,7 +280,11 @@ final class BadInputTests: XCTestCase {
         // Once: the pool replaces the connection and the checkout succeeds.
         let failures = Guarded(1)
         let token = pool.events.onCheckout { _, _, _ in
-            if failures.update({ $0 -= 1; return $0 }) >= 0 { throw DisconnectionError() }
+            if failures.update({
+                $0 -= 1; return $0
+            }) >= 0 {
+                throw DisconnectionError()
+            }
         }
         let fairy = try pool.connect()
         XCTAssertTrue(fairy.dbapiConnection === dbapi.connections.last)
@@ -322,7 +330,7 @@ final class BadInputTests: XCTestCase {
             try NullPool(options: quietOptions, dialect: dialect, creator: chaos.creator()),
             try StaticPool(options: quietOptions, dialect: dialect, creator: chaos.creator()),
             try AssertionPool(options: quietOptions, dialect: dialect, creator: chaos.creator()),
-            try SingletonThreadPool(options: quietOptions, dialect: dialect, creator: chaos.creator()),
+            try SingletonThreadPool(options: quietOptions, dialect: dialect, creator: chaos.creator())
         ]
         for pool in pools {
             let recorder = EventRecorder()
@@ -347,11 +355,13 @@ final class BadInputTests: XCTestCase {
         for kind in [MockFailure.error, .disconnect] {
             let dbapi = MockDBAPI()
             let log = LogCapture()
-            let pool = try QueuePool(poolSize: 1, maxOverflow: 0, options: log.options, dialect: MockDialect(), creator: { () throws -> MockConnection in
-                let connection = try dbapi.connect()
-                connection.failRollback = kind
-                return connection
-            })
+            let pool = try QueuePool(
+                poolSize: 1, maxOverflow: 0, options: log.options, dialect: MockDialect(),
+                creator: { () throws -> MockConnection in
+                    let connection = try dbapi.connect()
+                    connection.failRollback = kind
+                    return connection
+                })
             let fairy = try pool.connect()
             fairy.close()
             XCTAssertTrue(log.contains(.error, "Exception during reset or similar"), "\(kind): \(log.texts(.error))")
@@ -369,8 +379,9 @@ final class BadInputTests: XCTestCase {
         // A ping that reports a disconnect: the checkout reconnects transparently.
         do {
             let dbapi = MockDBAPI()
-            let pool = try QueuePool(poolSize: 1, maxOverflow: 0, options: PoolOptions(prePing: true, logHandler: .disabled),
-                                     dialect: MockDialect(), creator: dbapi.creator())
+            let pool = try QueuePool(
+                poolSize: 1, maxOverflow: 0, options: PoolOptions(prePing: true, logHandler: .disabled),
+                dialect: MockDialect(), creator: dbapi.creator())
             try pool.connect().close()
             dbapi.connections[0].failPing = .disconnect
             let fairy = try pool.connect()
@@ -383,8 +394,9 @@ final class BadInputTests: XCTestCase {
         // A ping that fails with another error: the error propagates, the connection is closed.
         do {
             let dbapi = MockDBAPI()
-            let pool = try QueuePool(poolSize: 1, maxOverflow: 0, options: PoolOptions(prePing: true, logHandler: .disabled),
-                                     dialect: MockDialect(), creator: dbapi.creator())
+            let pool = try QueuePool(
+                poolSize: 1, maxOverflow: 0, options: PoolOptions(prePing: true, logHandler: .disabled),
+                dialect: MockDialect(), creator: dbapi.creator())
             try pool.connect().close()
             dbapi.connections[0].failPing = .error
             XCTAssertThrowsError(try pool.connect()) { XCTAssertEqual($0 as? MockError, MockError("ping failed")) }
@@ -404,8 +416,8 @@ final class BadInputTests: XCTestCase {
         let a = try pool.connect()
         let b = try pool.connect()
         a.close()
-        b.close()               // overflow: closed on return
-        pool.dispose()          // the pooled one
+        b.close()  // overflow: closed on return
+        pool.dispose()  // the pooled one
         XCTAssertEqual(log.texts(.error).filter { $0.contains("Exception closing connection") }.count, 2, "\(log.texts(.error))")
         XCTAssertEqual(pool.checkedIn, 0)
         XCTAssertEqual(pool.checkedOut, 0)

@@ -112,20 +112,22 @@ final class ChaosStressTests: XCTestCase {
         var faults = ChaosConfiguration()
         faults.connectFailures = .always
         let chaos = ChaosDBAPI(seed: 5, configuration: faults)
-        let pool = try QueuePool(poolSize: 1, maxOverflow: 0, timeout: .zero, options: quietOptions,
-                                 dialect: ChaosDialect(), creator: chaos.creator())
+        let pool = try QueuePool(
+            poolSize: 1, maxOverflow: 0, timeout: .zero, options: quietOptions,
+            dialect: ChaosDialect(), creator: chaos.creator())
         func timeConnects(_ count: Int) -> Duration {
             let start = ContinuousClock.now
             for _ in 0..<count { _ = try? pool.connect() }
             return ContinuousClock.now - start
         }
-        _ = timeConnects(500)                     // warm up
+        _ = timeConnects(500)  // warm up
         let first = timeConnects(2_000)
         _ = timeConnects(16_000)
         let last = timeConnects(2_000)
         XCTAssertEqual(chaos.failedConnects, 20_500, chaos.failureMessage)
-        XCTAssertLessThan(last, first * 4 + .milliseconds(20),
-                          "2,000 connects took \(first) on a new pool and \(last) after 18,500 more: each connect is slower than the last; \(chaos.failureMessage)")
+        XCTAssertLessThan(
+            last, first * 4 + .milliseconds(20),
+            "2,000 connects took \(first) on a new pool and \(last) after 18,500 more: each connect is slower than the last; \(chaos.failureMessage)")
         XCTAssertEqual(pool.checkedOut, 0)
     }
 
@@ -151,8 +153,9 @@ final class ChaosStressTests: XCTestCase {
                 if message.message.contains("dropped without close") { leakWarnings.update { $0 += 1 } }
             })
         let timeout: Duration = .milliseconds(100)
-        let pool = try QueuePool(poolSize: size, maxOverflow: overflow, timeout: timeout, useLIFO: lifo,
-                                 options: options, dialect: ChaosDialect(), creator: chaos.creator())
+        let pool = try QueuePool(
+            poolSize: size, maxOverflow: overflow, timeout: timeout, useLIFO: lifo,
+            options: options, dialect: ChaosDialect(), creator: chaos.creator())
         let checker = Checker(chaos: chaos, limit: size + overflow)
         let deadline = ContinuousClock.now + duration
 
@@ -213,8 +216,9 @@ final class ChaosStressTests: XCTestCase {
         XCTAssertTrue(threads.finished(within: 120), "threads did not finish; \(chaos.failureMessage)")
 
         let counts = checker.counts
-        print("[ChaosStressTests] outcomes: " + counts.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
-            + "; worst overrun past a deadline \(checker.overrun); \(chaos.failureMessage)")
+        print(
+            "[ChaosStressTests] outcomes: " + counts.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+                + "; worst overrun past a deadline \(checker.overrun); \(chaos.failureMessage)")
         XCTAssertEqual(checker.violations, [], chaos.failureMessage)
         XCTAssertEqual(leakWarnings.value, 0, "fairies dropped without close; \(chaos.failureMessage)")
         XCTAssertEqual(checker.heldNow, 0, chaos.failureMessage)

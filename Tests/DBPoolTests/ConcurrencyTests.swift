@@ -24,8 +24,9 @@ final class ConcurrencyTests: XCTestCase {
     // Issue 2: 16 threads x 2,000 cycles over QueuePool(4, 2).
     func testSixteenThreadsOverQueuePool() throws {
         let dbapi = MockDBAPI()
-        let pool = try QueuePool(poolSize: 4, maxOverflow: 2, timeout: .seconds(30), options: quietOptions,
-                                 dialect: MockDialect(), creator: dbapi.creator())
+        let pool = try QueuePool(
+            poolSize: 4, maxOverflow: 2, timeout: .seconds(30), options: quietOptions,
+            dialect: MockDialect(), creator: dbapi.creator())
         let ledger = Ledger()
         let maxOpen = Guarded(0)
         pool.events.onCheckout { _, _, _ in
@@ -63,14 +64,17 @@ final class ConcurrencyTests: XCTestCase {
     func testDriverConnectionsNeverExceedTheLimit() throws {
         let dbapi = MockDBAPI()
         let limitBreaches = Guarded(0)
-        let pool = try QueuePool(poolSize: 2, maxOverflow: 2, timeout: .seconds(30), options: quietOptions,
-                                 dialect: MockDialect(), creator: {
-            if dbapi.openConnections.count >= 4 { limitBreaches.update { $0 += 1 } }
-            return try dbapi.connect()
-        })
-        XCTAssertTrue(Harness.onThreads(8) { _ in
-            for _ in 0..<(1_000 / Self.divisor) { try? pool.connect().close() }
-        })
+        let pool = try QueuePool(
+            poolSize: 2, maxOverflow: 2, timeout: .seconds(30), options: quietOptions,
+            dialect: MockDialect(),
+            creator: {
+                if dbapi.openConnections.count >= 4 { limitBreaches.update { $0 += 1 } }
+                return try dbapi.connect()
+            })
+        XCTAssertTrue(
+            Harness.onThreads(8) { _ in
+                for _ in 0..<(1_000 / Self.divisor) { try? pool.connect().close() }
+            })
         XCTAssertEqual(limitBreaches.value, 0)
         XCTAssertEqual(pool.checkedOut, 0)
         XCTAssertEqual(dbapi.openConnections.count, pool.checkedIn)
@@ -82,16 +86,17 @@ final class ConcurrencyTests: XCTestCase {
         let staticPool = try StaticPool(options: quietOptions, dialect: MockDialect(), creator: dbapi.creator())
         let singleton = try SingletonThreadPool(poolSize: 8, options: quietOptions, dialect: MockDialect(), creator: dbapi.creator())
         let singletonIDs = Guarded<[Int: Set<Int>]>([:])
-        XCTAssertTrue(Harness.onThreads(8) { thread in
-            for _ in 0..<(300 / Self.divisor) {
-                try? null.connect().close()
-                try? staticPool.connect().close()
-                if let f = try? singleton.connect(), let id = f.dbapiConnection?.id {
-                    singletonIDs.update { $0[thread, default: []].insert(id) }
-                    f.close()
+        XCTAssertTrue(
+            Harness.onThreads(8) { thread in
+                for _ in 0..<(300 / Self.divisor) {
+                    try? null.connect().close()
+                    try? staticPool.connect().close()
+                    if let f = try? singleton.connect(), let id = f.dbapiConnection?.id {
+                        singletonIDs.update { $0[thread, default: []].insert(id) }
+                        f.close()
+                    }
                 }
-            }
-        })
+            })
         let perThread = singletonIDs.value
         XCTAssertEqual(perThread.count, 8)
         XCTAssertTrue(perThread.values.allSatisfy { $0.count == 1 }, "each thread keeps its own connection")
@@ -105,14 +110,19 @@ final class ConcurrencyTests: XCTestCase {
         let pool = try AssertionPool(options: quietOptions, dialect: MockDialect(), creator: MockDBAPI().creator())
         let holders = Guarded(0)
         let overlap = Guarded(false)
-        XCTAssertTrue(Harness.onThreads(4) { _ in
-            for _ in 0..<(500 / Self.divisor) {
-                guard let f = try? pool.connect() else { continue }
-                if holders.update({ $0 += 1; return $0 }) > 1 { overlap.update { $0 = true } }
-                holders.update { $0 -= 1 }
-                f.close()
-            }
-        })
+        XCTAssertTrue(
+            Harness.onThreads(4) { _ in
+                for _ in 0..<(500 / Self.divisor) {
+                    guard let f = try? pool.connect() else { continue }
+                    if holders.update({
+                        $0 += 1; return $0
+                    }) > 1 {
+                        overlap.update { $0 = true }
+                    }
+                    holders.update { $0 -= 1 }
+                    f.close()
+                }
+            })
         XCTAssertFalse(overlap.value)
     }
 }

@@ -28,8 +28,9 @@ final class ConcurrentCloseTests: XCTestCase {
     func testTwoThreadsClosingOneFairyAtOnceReturnItOnce() throws {
         let dbapi = MockDBAPI()
         let recorder = EventRecorder()
-        let pool = try QueuePool(poolSize: 1, maxOverflow: 0, timeout: .milliseconds(50),
-                                 options: PoolOptions(logHandler: .disabled), dialect: MockDialect(), creator: dbapi.creator())
+        let pool = try QueuePool(
+            poolSize: 1, maxOverflow: 0, timeout: .milliseconds(50),
+            options: PoolOptions(logHandler: .disabled), dialect: MockDialect(), creator: dbapi.creator())
         recorder.attach(to: pool.events)
         let race = Race()
         let rounds = Self.rounds

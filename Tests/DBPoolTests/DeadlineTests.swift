@@ -25,8 +25,9 @@ final class DeadlineTests: XCTestCase {
 
     func testTheTimerStartsOnceExpiresInDeadlineOrderAndStopsWhenNobodyIsWatched() {
         let clock = ManualClock()
-        var m = QueueStateMachine<Slot>(poolSize: 1, maxOverflow: 0, useLIFO: false,
-                                        options: PoolOptions(clock: clock), timestamper: Timestamper(clock: clock))
+        var m = QueueStateMachine<Slot>(
+            poolSize: 1, maxOverflow: 0, useLIFO: false,
+            options: PoolOptions(clock: clock), timestamper: Timestamper(clock: clock))
         let slot = Slot()
         XCTAssertTrue(m.reserveConnectSlot())
         _ = m.connectFinished(slot, countsAsCheckout: true, site: nil, creatorFailure: nil, random: 0)
@@ -61,8 +62,9 @@ final class DeadlineTests: XCTestCase {
 
     func testACancelledWaiterLeavesTheWatchList() {
         let clock = ManualClock()
-        var m = QueueStateMachine<Slot>(poolSize: 1, maxOverflow: 0, useLIFO: false,
-                                        options: PoolOptions(clock: clock), timestamper: Timestamper(clock: clock))
+        var m = QueueStateMachine<Slot>(
+            poolSize: 1, maxOverflow: 0, useLIFO: false,
+            options: PoolOptions(clock: clock), timestamper: Timestamper(clock: clock))
         XCTAssertTrue(m.reserveConnectSlot())
         _ = m.connectFinished(Slot(), countsAsCheckout: true, site: nil, creatorFailure: nil, random: 0)
         let first = asyncWaiter(deadline: 100), second = asyncWaiter(deadline: 200)
@@ -77,8 +79,9 @@ final class DeadlineTests: XCTestCase {
     }
 
     private func makePool(timeout: Duration?) throws -> QueuePool<MockConnection> {
-        try QueuePool(poolSize: 1, maxOverflow: 0, timeout: timeout, options: PoolOptions(logHandler: .disabled),
-                      dialect: MockDialect(), creator: MockDBAPI().creator())
+        try QueuePool(
+            poolSize: 1, maxOverflow: 0, timeout: timeout, options: PoolOptions(logHandler: .disabled),
+            dialect: MockDialect(), creator: MockDBAPI().creator())
     }
 
     /// Twenty tasks queue behind a held connection: all fail with the timeout error at their
@@ -136,8 +139,9 @@ final class DeadlineTests: XCTestCase {
     /// blocked thread waits while the clock stands still and is released by one advance.
     func testABlockingWaiterTimesOutWhenAManualClockPassesItsDeadline() throws {
         let clock = ManualClock()
-        let pool = try QueuePool(poolSize: 1, maxOverflow: 0, timeout: .seconds(30), options: PoolOptions(clock: clock, logHandler: .disabled),
-                                 dialect: MockDialect(), creator: MockDBAPI().creator())
+        let pool = try QueuePool(
+            poolSize: 1, maxOverflow: 0, timeout: .seconds(30), options: PoolOptions(clock: clock, logHandler: .disabled),
+            dialect: MockDialect(), creator: MockDBAPI().creator())
         let held = try pool.connect()
         let outcome = Guarded<String?>(nil)
         let waiter = Harness.spawn {
@@ -155,8 +159,9 @@ final class DeadlineTests: XCTestCase {
 
     func testAnAsyncWaiterTimesOutWhenAManualClockPassesItsDeadline() async throws {
         let clock = ManualClock()
-        let pool = try QueuePool(poolSize: 1, maxOverflow: 0, timeout: .seconds(30), options: PoolOptions(clock: clock, logHandler: .disabled),
-                                 dialect: MockDialect(), creator: MockDBAPI().creator())
+        let pool = try QueuePool(
+            poolSize: 1, maxOverflow: 0, timeout: .seconds(30), options: PoolOptions(clock: clock, logHandler: .disabled),
+            dialect: MockDialect(), creator: MockDBAPI().creator())
         let held = try await pool.connect()
         let waiter = Task { try await pool.connect() }
         let queued = await Harness.waitUntil { pool.waiting == 1 }

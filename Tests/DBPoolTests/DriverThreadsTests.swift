@@ -99,7 +99,9 @@ final class DriverThreadsTests: XCTestCase {
             for _ in 0..<8 {
                 group.addTask {
                     try await pool.withConnection { _ in
-                        if inside.update({ $0 += 1; return $0 }) == 8 {
+                        if inside.update({
+                            $0 += 1; return $0
+                        }) == 8 {
                             for _ in 0..<8 { allInside.signal() }
                         }
                         // A blocking wait, as a driver call waiting for the network would be.
@@ -150,12 +152,14 @@ final class DriverThreadsTests: XCTestCase {
 
     func testTheSimplerKindsConnectOnThePoolsThreads() async throws {
         let log = ThreadLog()
-        let creator: @Sendable () throws -> MockConnection = { log.note("connect"); return MockConnection() }
+        let creator: @Sendable () throws -> MockConnection = {
+            log.note("connect"); return MockConnection()
+        }
         let options = quietOptions
         let pools: [any Pool<MockConnection>] = [
             try NullPool(options: options, dialect: LoggingDialect(log: log), creator: creator),
             try StaticPool(options: options, dialect: LoggingDialect(log: log), creator: creator),
-            try AssertionPool(options: options, dialect: LoggingDialect(log: log), creator: creator),
+            try AssertionPool(options: options, dialect: LoggingDialect(log: log), creator: creator)
         ]
         for pool in pools {
             let fairy = try await pool.connect()

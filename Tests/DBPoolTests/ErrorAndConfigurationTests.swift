@@ -69,9 +69,10 @@ final class ErrorAndConfigurationTests: XCTestCase {
     /// error, and the message says the database is refusing connections.
     func testATimeoutWhileConnectsFailCarriesTheLastConnectError() throws {
         let dbapi = MockDBAPI()
-        let pool = try QueuePool(poolSize: 1, maxOverflow: 0, timeout: .milliseconds(30),
-                                 options: PoolOptions(logHandler: .disabled, connectBackoff: ConnectBackoff()),
-                                 dialect: MockDialect(), creator: dbapi.creator())
+        let pool = try QueuePool(
+            poolSize: 1, maxOverflow: 0, timeout: .milliseconds(30),
+            options: PoolOptions(logHandler: .disabled, connectBackoff: ConnectBackoff()),
+            dialect: MockDialect(), creator: dbapi.creator())
         dbapi.failNextConnects(1_000, with: MockError("connection refused"))
         XCTAssertThrowsError(try pool.connect()) { XCTAssertTrue($0 is MockError, "the first attempt gets the creator's error") }
         XCTAssertThrowsError(try pool.connect()) { error in
@@ -108,21 +109,28 @@ final class ErrorAndConfigurationTests: XCTestCase {
     func testNegativeRecycleRejectedByEveryPoolKind() {
         let options = PoolOptions(recycle: .seconds(-1))
         let creator = MockDBAPI().creator()
-        assertInvalidArgument(try QueuePool(options: options, dialect: MockDialect(), creator: creator),
-                              parameter: "recycle", value: "-1", range: ">= 0", kind: "QueuePool")
-        assertInvalidArgument(try NullPool(options: options, dialect: MockDialect(), creator: creator),
-                              parameter: "recycle", value: "-1", range: ">= 0", kind: "NullPool")
-        assertInvalidArgument(try StaticPool(options: options, dialect: MockDialect(), creator: creator),
-                              parameter: "recycle", value: "-1", range: ">= 0", kind: "StaticPool")
-        assertInvalidArgument(try SingletonThreadPool(options: options, dialect: MockDialect(), creator: creator),
-                              parameter: "recycle", value: "-1", range: ">= 0", kind: "SingletonThreadPool")
-        assertInvalidArgument(try AssertionPool(options: options, dialect: MockDialect(), creator: creator),
-                              parameter: "recycle", value: "-1", range: ">= 0", kind: "AssertionPool")
+        assertInvalidArgument(
+            try QueuePool(options: options, dialect: MockDialect(), creator: creator),
+            parameter: "recycle", value: "-1", range: ">= 0", kind: "QueuePool")
+        assertInvalidArgument(
+            try NullPool(options: options, dialect: MockDialect(), creator: creator),
+            parameter: "recycle", value: "-1", range: ">= 0", kind: "NullPool")
+        assertInvalidArgument(
+            try StaticPool(options: options, dialect: MockDialect(), creator: creator),
+            parameter: "recycle", value: "-1", range: ">= 0", kind: "StaticPool")
+        assertInvalidArgument(
+            try SingletonThreadPool(options: options, dialect: MockDialect(), creator: creator),
+            parameter: "recycle", value: "-1", range: ">= 0", kind: "SingletonThreadPool")
+        assertInvalidArgument(
+            try AssertionPool(options: options, dialect: MockDialect(), creator: creator),
+            parameter: "recycle", value: "-1", range: ">= 0", kind: "AssertionPool")
         // The DefaultDialect initialisers validate too.
-        assertInvalidArgument(try QueuePool(options: options, creator: creator),
-                              parameter: "recycle", value: "-1", range: ">= 0", kind: "QueuePool(DefaultDialect)")
-        assertInvalidArgument(try NullPool(options: options, creator: creator),
-                              parameter: "recycle", value: "-1", range: ">= 0", kind: "NullPool(DefaultDialect)")
+        assertInvalidArgument(
+            try QueuePool(options: options, creator: creator),
+            parameter: "recycle", value: "-1", range: ">= 0", kind: "QueuePool(DefaultDialect)")
+        assertInvalidArgument(
+            try NullPool(options: options, creator: creator),
+            parameter: "recycle", value: "-1", range: ">= 0", kind: "NullPool(DefaultDialect)")
     }
 
     func testSingletonThreadPoolSizeZero() {

@@ -12,7 +12,11 @@ private final class OnceFlag: Sendable {
     private let armed: Mutex<Bool>
     init(_ armed: Bool = true) { self.armed = Mutex(armed) }
     /// `true` the first time after arming, `false` afterwards.
-    func take() -> Bool { armed.withLock { value in defer { value = false }; return value } }
+    func take() -> Bool {
+        armed.withLock { value in
+            defer { value = false }; return value
+        }
+    }
     func arm() { armed.withLock { $0 = true } }
 }
 
@@ -22,8 +26,10 @@ private struct EventFixture {
     let recorder: EventRecorder
     let pool: QueuePool<MockConnection>
 
-    init(poolSize: Int = 2, maxOverflow: Int = 0, options: PoolOptions = PoolOptions(logHandler: .disabled),
-         attachRecorder: Bool = true) throws {
+    init(
+        poolSize: Int = 2, maxOverflow: Int = 0, options: PoolOptions = PoolOptions(logHandler: .disabled),
+        attachRecorder: Bool = true
+    ) throws {
         recorder = EventRecorder(log: log)
         pool = try QueuePool(
             poolSize: poolSize, maxOverflow: maxOverflow, timeout: .milliseconds(50),
@@ -144,8 +150,9 @@ final class EventTests: XCTestCase {
         fairy.close()
         XCTAssertEqual(f.log.entries, ["reset", "R", "checkin"])
         XCTAssertEqual(f.recorder.events(.checkin).first?.connectionID, conn.id)
-        XCTAssertEqual(f.recorder.events(.reset).first?.resetState,
-                       PoolResetState(transactionWasReset: false, terminateOnly: false, asyncioSafe: true))
+        XCTAssertEqual(
+            f.recorder.events(.reset).first?.resetState,
+            PoolResetState(transactionWasReset: false, terminateOnly: false, asyncioSafe: true))
         XCTAssertEqual(conn.calls, ["rollback()"])
         XCTAssertFalse(conn.closed)
         XCTAssertEqual(f.pool.checkedIn, 1)
@@ -352,12 +359,14 @@ final class EventTests: XCTestCase {
         let b = try f.pool.connect()
         a.invalidate()
         let c = try f.pool.connect()
-        XCTAssertEqual(f.recorder.names, [
-            "first_connect", "connect", "checkout",
-            "connect", "checkout",
-            "invalidate", "close", "checkin",
-            "connect", "checkout",
-        ])
+        XCTAssertEqual(
+            f.recorder.names,
+            [
+                "first_connect", "connect", "checkout",
+                "connect", "checkout",
+                "invalidate", "close", "checkin",
+                "connect", "checkout"
+            ])
         XCTAssertEqual(f.recorder.events(.firstConnect).first?.connectionID, f.dbapi.connections[0].id)
         b.close()
         c.close()

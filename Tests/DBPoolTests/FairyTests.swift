@@ -407,8 +407,9 @@ final class FairyTests: XCTestCase {
 
         fairy.close()
         XCTAssertEqual(f.log.entries, ["reset", "R", "close_detached", "CL"])
-        XCTAssertEqual(f.recorder.events(.reset).first?.resetState,
-                       PoolResetState(transactionWasReset: false, terminateOnly: true, asyncioSafe: true))
+        XCTAssertEqual(
+            f.recorder.events(.reset).first?.resetState,
+            PoolResetState(transactionWasReset: false, terminateOnly: true, asyncioSafe: true))
         XCTAssertFalse(f.recorder.events(.reset).first?.hadRecord ?? true)
         XCTAssertEqual(conn.calls, ["rollback()", "close()"])
         XCTAssertTrue(conn.closed)

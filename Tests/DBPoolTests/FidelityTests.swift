@@ -153,7 +153,7 @@ final class FidelityTests: XCTestCase {
             ("NullPool", try NullPool(options: options, dialect: MockDialect(), creator: dbapi.creator())),
             ("StaticPool", try StaticPool(options: options, dialect: MockDialect(), creator: dbapi.creator())),
             ("AssertionPool", try AssertionPool(options: options, dialect: MockDialect(), creator: dbapi.creator())),
-            ("SingletonThreadPool", try SingletonThreadPool(options: options, dialect: MockDialect(), creator: dbapi.creator())),
+            ("SingletonThreadPool", try SingletonThreadPool(options: options, dialect: MockDialect(), creator: dbapi.creator()))
         ]
         for (name, pool) in pools {
             try pool.connect().close()
@@ -193,8 +193,9 @@ final class FidelityTests: XCTestCase {
     /// Issue 14 item 9: `statistics.overflow` counts connections beyond poolSize and is never
     /// negative, while `QueuePool.overflow` keeps SQLAlchemy's signed value.
     func testStatisticsOverflowIsConnectionsBeyondPoolSize() throws {
-        let pool = try QueuePool(poolSize: 5, maxOverflow: 2, options: PoolOptions(logHandler: .disabled),
-                                 dialect: MockDialect(), creator: MockDBAPI().creator())
+        let pool = try QueuePool(
+            poolSize: 5, maxOverflow: 2, options: PoolOptions(logHandler: .disabled),
+            dialect: MockDialect(), creator: MockDBAPI().creator())
         XCTAssertEqual(pool.overflow, -5, "SQLAlchemy's overflow() on a fresh pool")
         XCTAssertEqual(pool.statistics.overflow, 0)
         let held = try (0..<6).map { _ in try pool.connect() }
@@ -212,8 +213,11 @@ final class FidelityTests: XCTestCase {
         XCTAssertFalse(DefaultDialect<MockConnection>().supportsPing)
         XCTAssertTrue(MockDialect().supportsPing)
         let dbapi = MockDBAPI()
-        XCTAssertThrowsError(try QueuePool(options: PoolOptions(logHandler: .disabled, keepAlive: .seconds(30)),
-                                           creator: dbapi.creator())) { error in
+        XCTAssertThrowsError(
+            try QueuePool(
+                options: PoolOptions(logHandler: .disabled, keepAlive: .seconds(30)),
+                creator: dbapi.creator())
+        ) { error in
             guard case let .invalidArgument(message)? = error as? PoolError else {
                 return XCTFail("expected invalidArgument, got \(error)")
             }
@@ -222,8 +226,9 @@ final class FidelityTests: XCTestCase {
         }
         XCTAssertEqual(dbapi.connectCount, 0)
         // The same option over a dialect that pings is accepted.
-        let pool = try QueuePool(options: PoolOptions(logHandler: .disabled, keepAlive: .seconds(30)),
-                                 dialect: MockDialect(), creator: dbapi.creator())
+        let pool = try QueuePool(
+            options: PoolOptions(logHandler: .disabled, keepAlive: .seconds(30)),
+            dialect: MockDialect(), creator: dbapi.creator())
         try pool.connect().close()
     }
 }

@@ -24,9 +24,10 @@ final class HandOffTests: XCTestCase {
 
     /// A machine over `names.count` records, all checked out.
     private func machine(_ names: [String], window: Duration, clock: ManualClock) -> (Machine, [Slot]) {
-        var machine = Machine(poolSize: names.count, maxOverflow: 0, useLIFO: false,
-                              options: PoolOptions(clock: clock, overtakeWindow: window),
-                              timestamper: Timestamper(clock: clock))
+        var machine = Machine(
+            poolSize: names.count, maxOverflow: 0, useLIFO: false,
+            options: PoolOptions(clock: clock, overtakeWindow: window),
+            timestamper: Timestamper(clock: clock))
         let slots = names.map(Slot.init)
         for slot in slots {
             XCTAssertTrue(machine.reserveConnectSlot())
@@ -168,8 +169,9 @@ final class HandOffTests: XCTestCase {
 
     func testAnOverflowRecordThatWouldBeClosedGoesToTheHeadInstead() {
         let clock = ManualClock()
-        var m = Machine(poolSize: 1, maxOverflow: 1, useLIFO: false,
-                        options: PoolOptions(clock: clock), timestamper: Timestamper(clock: clock))
+        var m = Machine(
+            poolSize: 1, maxOverflow: 1, useLIFO: false,
+            options: PoolOptions(clock: clock), timestamper: Timestamper(clock: clock))
         let slots = [Slot("a"), Slot("b")]
         for slot in slots {
             XCTAssertTrue(m.reserveConnectSlot())
@@ -203,16 +205,18 @@ final class HandOffTests: XCTestCase {
     func testThreadsCyclingUnderBothPoliciesAllFinishAndCountersBalance() throws {
         for window in [Duration.zero, .milliseconds(1)] {
             let dbapi = MockDBAPI()
-            let pool = try QueuePool(poolSize: 2, maxOverflow: 1, timeout: .seconds(20),
-                                     options: PoolOptions(overtakeWindow: window),
-                                     dialect: MockDialect(), creator: dbapi.creator())
+            let pool = try QueuePool(
+                poolSize: 2, maxOverflow: 1, timeout: .seconds(20),
+                options: PoolOptions(overtakeWindow: window),
+                dialect: MockDialect(), creator: dbapi.creator())
             let threads = 12, cycles = 500
             let failures = Guarded(0)
-            XCTAssertTrue(Harness.onThreads(threads) { _ in
-                for _ in 0..<cycles {
-                    do { try pool.connect().close() } catch { failures.update { $0 += 1 } }
-                }
-            }, "a thread never finished: a lost wake-up (window \(window))")
+            XCTAssertTrue(
+                Harness.onThreads(threads) { _ in
+                    for _ in 0..<cycles {
+                        do { try pool.connect().close() } catch { failures.update { $0 += 1 } }
+                    }
+                }, "a thread never finished: a lost wake-up (window \(window))")
             XCTAssertEqual(failures.value, 0, "window \(window)")
             XCTAssertEqual([pool.checkedOut, pool.waiting], [0, 0], "window \(window)")
             XCTAssertLessThanOrEqual(pool.checkedIn, 2)

@@ -31,19 +31,25 @@ final class HugeValueTests: XCTestCase {
     // MARK: Item 1: sizes
 
     func testPoolSizesAboveTheLimitAreRejectedNamingTheLargestAcceptedValue() {
-        XCTAssertEqual(invalidArgument { _ = try queuePool(5, .max) },
-                       "maxOverflow must be between -1 and 1000000 (-1 means unlimited); got \(Int.max)")
-        XCTAssertEqual(invalidArgument { _ = try queuePool(.max, 10) },
-                       "poolSize must be between 0 and 1000000 (0 means unlimited); got \(Int.max)")
-        XCTAssertEqual(invalidArgument { _ = try queuePool(1_000_001, 0) },
-                       "poolSize must be between 0 and 1000000 (0 means unlimited); got 1000001")
-        XCTAssertEqual(invalidArgument { _ = try queuePool(5, 1_000_001) },
-                       "maxOverflow must be between -1 and 1000000 (-1 means unlimited); got 1000001")
-        XCTAssertEqual(invalidArgument { _ = try SingletonThreadPool(poolSize: .max, options: quietOptions, dialect: MockDialect(), creator: MockDBAPI().creator()) },
-                       "poolSize must be between 1 and 1000000 (the number of threads to keep connections for); got \(Int.max)")
+        XCTAssertEqual(
+            invalidArgument { _ = try queuePool(5, .max) },
+            "maxOverflow must be between -1 and 1000000 (-1 means unlimited); got \(Int.max)")
+        XCTAssertEqual(
+            invalidArgument { _ = try queuePool(.max, 10) },
+            "poolSize must be between 0 and 1000000 (0 means unlimited); got \(Int.max)")
+        XCTAssertEqual(
+            invalidArgument { _ = try queuePool(1_000_001, 0) },
+            "poolSize must be between 0 and 1000000 (0 means unlimited); got 1000001")
+        XCTAssertEqual(
+            invalidArgument { _ = try queuePool(5, 1_000_001) },
+            "maxOverflow must be between -1 and 1000000 (-1 means unlimited); got 1000001")
+        XCTAssertEqual(
+            invalidArgument { _ = try SingletonThreadPool(poolSize: .max, options: quietOptions, dialect: MockDialect(), creator: MockDBAPI().creator()) },
+            "poolSize must be between 1 and 1000000 (the number of threads to keep connections for); got \(Int.max)")
         // With poolSize 0 (unlimited) minIdle has no poolSize to stay under; the same bound applies.
-        XCTAssertEqual(invalidArgument { _ = try queuePool(0, -1, options: PoolOptions(logHandler: .disabled, minIdle: .max)) },
-                       "minIdle must be between 0 and 1000000; got \(Int.max)")
+        XCTAssertEqual(
+            invalidArgument { _ = try queuePool(0, -1, options: PoolOptions(logHandler: .disabled, minIdle: .max)) },
+            "minIdle must be between 0 and 1000000; got \(Int.max)")
     }
 
     func testTheLargestAcceptedSizesCheckOutWithoutTrapping() throws {
@@ -90,7 +96,7 @@ final class HugeValueTests: XCTestCase {
             ConnectBackoff(initial: .seconds(10_000_000_000), maximum: .seconds(10_000_000_000)),
             ConnectBackoff(maximum: .seconds(Int64.max), multiplier: 1e12),
             ConnectBackoff(initial: .seconds(Int64.max), maximum: .seconds(Int64.max), multiplier: .greatestFiniteMagnitude, jitter: 1),
-            ConnectBackoff(initial: .nanoseconds(1), maximum: .seconds(Int64.max), multiplier: 1),
+            ConnectBackoff(initial: .nanoseconds(1), maximum: .seconds(Int64.max), multiplier: 1)
         ]
         for backoff in extremes {
             try backoff.validate()

@@ -117,14 +117,14 @@ final class InvalidationTests: XCTestCase {
         XCTAssertFalse(aConn.closed)
         XCTAssertTrue(b.isValid, "a checked-out connection is left alone")
 
-        let c = try f.pool.connect()                 // gets a's record: stale
+        let c = try f.pool.connect()  // gets a's record: stale
         XCTAssertEqual(f.log.entries, ["close", "T", "connect", "checkout"])
         XCTAssertTrue(aConn.closed)
         let cConn = try XCTUnwrap(c.dbapiConnection)
 
-        b.close()                                    // returned normally, still old
+        b.close()  // returned normally, still old
         XCTAssertFalse(bConn.closed)
-        c.close()                                    // queue: b, c
+        c.close()  // queue: b, c
         f.clear()
         let d = try f.pool.connect()
         XCTAssertEqual(f.log.entries, ["close", "T", "connect", "checkout"])
@@ -159,11 +159,11 @@ final class InvalidationTests: XCTestCase {
         XCTAssertEqual(f.pool.checkedIn, 2)
 
         f.clear()
-        let x = try f.pool.connect()                 // b's record: stale → replaced
+        let x = try f.pool.connect()  // b's record: stale → replaced
         XCTAssertEqual(f.log.entries, ["close", "T", "connect", "checkout"])
         XCTAssertTrue(bConn.closed)
         f.clear()
-        let y = try f.pool.connect()                 // a's record: no connection → connect
+        let y = try f.pool.connect()  // a's record: no connection → connect
         XCTAssertEqual(f.log.entries, ["connect", "checkout"])
         x.close()
         y.close()
@@ -179,7 +179,7 @@ final class InvalidationTests: XCTestCase {
         let a2Conn = try XCTUnwrap(a2.dbapiConnection)
 
         f.pool.invalidateAll(triggeredBy: a1, error: nil)
-        let b = try f.pool.connect()                 // a1's record reconnects: B, after the boundary
+        let b = try f.pool.connect()  // a1's record reconnects: B, after the boundary
         let bConn = try XCTUnwrap(b.dbapiConnection)
         b.close()
         f.clear()
@@ -212,7 +212,7 @@ final class InvalidationTests: XCTestCase {
         f.pool.invalidateAll(triggeredBy: b1, error: nil)
         XCTAssertEqual(f.log.entries, ["invalidate", "close", "T", "checkin"])
         f.clear()
-        let next = try f.pool.connect()              // b2's record (queued first): stale now
+        let next = try f.pool.connect()  // b2's record (queued first): stale now
         XCTAssertEqual(f.log.entries, ["close", "T", "connect", "checkout"])
         XCTAssertTrue(b2Conn.closed)
         next.close()

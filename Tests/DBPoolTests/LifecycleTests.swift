@@ -12,8 +12,9 @@ final class LifecycleTests: XCTestCase {
     ) throws -> QueuePool<MockConnection> {
         var options = PoolOptions(clock: clock, logHandler: .disabled)
         configure(&options)
-        return try QueuePool(poolSize: size, maxOverflow: overflow, timeout: timeout, options: options,
-                             dialect: MockDialect(), creator: dbapi.creator())
+        return try QueuePool(
+            poolSize: size, maxOverflow: overflow, timeout: timeout, options: options,
+            dialect: MockDialect(), creator: dbapi.creator())
     }
 
     // MARK: minIdle and failFast
@@ -30,7 +31,11 @@ final class LifecycleTests: XCTestCase {
     func testFailFastThrowsTheConnectErrorAndLeavesNothingOpen() throws {
         let dbapi = MockDBAPI()
         dbapi.failNextConnects(1, with: MockError("refused"))
-        XCTAssertThrowsError(try makePool(dbapi: dbapi) { $0.minIdle = 3; $0.failFast = true }) { error in
+        XCTAssertThrowsError(
+            try makePool(dbapi: dbapi) {
+                $0.minIdle = 3; $0.failFast = true
+            }
+        ) { error in
             XCTAssertEqual(error as? MockError, MockError("refused"))
         }
         XCTAssertEqual(dbapi.openConnections.count, 0)
@@ -51,7 +56,9 @@ final class LifecycleTests: XCTestCase {
     func testIdleTimeoutClosesIdleConnectionsAboveMinIdle() throws {
         let dbapi = MockDBAPI()
         let clock = ManualClock()
-        let pool = try makePool(dbapi: dbapi, clock: clock) { $0.minIdle = 1; $0.idleTimeout = .seconds(60) }
+        let pool = try makePool(dbapi: dbapi, clock: clock) {
+            $0.minIdle = 1; $0.idleTimeout = .seconds(60)
+        }
         let recorder = EventRecorder()
         recorder.attach(to: pool.events)
         let fairies = try (0..<3).map { _ in try pool.connect() }
@@ -66,9 +73,10 @@ final class LifecycleTests: XCTestCase {
         clock.advance(by: .seconds(2))
         // The idle store shrinks under the lock first; the closes follow outside it, and the
         // slots are given back (checkedOut back to 0) only once every close has finished.
-        XCTAssertTrue(Harness.eventually {
-            pool.checkedIn == 1 && pool.checkedOut == 0 && pool.statistics.closes[.idleTimeout] == idleBefore - 1
-        }, "closed down to minIdle")
+        XCTAssertTrue(
+            Harness.eventually {
+                pool.checkedIn == 1 && pool.checkedOut == 0 && pool.statistics.closes[.idleTimeout] == idleBefore - 1
+            }, "closed down to minIdle")
         XCTAssertEqual(recorder.count(.close), idleBefore - 1)
         XCTAssertEqual(dbapi.openConnections.count, 1)
         XCTAssertEqual(pool.checkedOut, 0)
@@ -81,7 +89,7 @@ final class LifecycleTests: XCTestCase {
         try pool.connect().close()
         for _ in 0..<5 {
             clock.advance(by: .seconds(40))
-            try pool.connect().close() // used every 40 s, so never idle for 60 s
+            try pool.connect().close()  // used every 40 s, so never idle for 60 s
         }
         XCTAssertFalse(Harness.eventually(.milliseconds(300)) { pool.checkedIn == 0 })
         XCTAssertEqual(dbapi.connections.count, 1)
@@ -92,10 +100,12 @@ final class LifecycleTests: XCTestCase {
     func testRecycleJitterSpreadsExpiry() throws {
         let dbapi = MockDBAPI()
         let clock = ManualClock()
-        let pool = try makePool(20, dbapi: dbapi, clock: clock) { $0.recycle = .seconds(100); $0.recycleJitter = 0.5 }
+        let pool = try makePool(20, dbapi: dbapi, clock: clock) {
+            $0.recycle = .seconds(100); $0.recycleJitter = 0.5
+        }
         let first = try (0..<20).map { _ in try pool.connect() }
         first.forEach { $0.close() }
-        clock.advance(by: .seconds(75)) // between the shortest (50 s) and the full (100 s) age
+        clock.advance(by: .seconds(75))  // between the shortest (50 s) and the full (100 s) age
         let second = try (0..<20).map { _ in try pool.connect() }
         second.forEach { $0.close() }
         let recycled = dbapi.connections.count - 20
@@ -185,7 +195,9 @@ final class LifecycleTests: XCTestCase {
         let maxInFlight = Guarded(0)
         let gate = DispatchSemaphore(value: 0)
         dbapi.beforeConnect = { _ in
-            let now = inFlight.update { $0 += 1; return $0 }
+            let now = inFlight.update {
+                $0 += 1; return $0
+            }
             maxInFlight.update { $0 = max($0, now) }
             gate.wait()
             inFlight.update { $0 -= 1 }
@@ -218,7 +230,9 @@ final class LifecycleTests: XCTestCase {
         let inFlight = Guarded(0), maxInFlight = Guarded(0)
         let gate = DispatchSemaphore(value: 0)
         dbapi.beforeConnect = { _ in
-            let now = inFlight.update { $0 += 1; return $0 }
+            let now = inFlight.update {
+                $0 += 1; return $0
+            }
             maxInFlight.update { $0 = max($0, now) }
             gate.wait()
             inFlight.update { $0 -= 1 }
@@ -323,7 +337,9 @@ final class LifecycleTests: XCTestCase {
         let maxInFlight = Guarded(0)
         dbapi.shutdown(false)
         dbapi.beforeConnect = { _ in
-            let now = inFlight.update { $0 += 1; return $0 }
+            let now = inFlight.update {
+                $0 += 1; return $0
+            }
             maxInFlight.update { $0 = max($0, now) }
             usleep(2_000)
             inFlight.update { $0 -= 1 }
@@ -360,7 +376,7 @@ final class LifecycleTests: XCTestCase {
         XCTAssertTrue(dbapi.connections.allSatisfy(\.closed))
         XCTAssertEqual(pool.statistics.closes[.shutdown], 1)
         XCTAssertTrue(pool.isShutDown)
-        pool.dispose() // harmless afterwards
+        pool.dispose()  // harmless afterwards
         let fresh = pool.recreate()
         let fairy = try fresh.connect()
         XCTAssertTrue(fairy.isValid, "recreate() gives a running pool")
@@ -402,7 +418,9 @@ final class LifecycleTests: XCTestCase {
     func testMaintenanceThreadDoesNotKeepThePoolAlive() throws {
         weak var weakPool: QueuePool<MockConnection>?
         do {
-            let pool = try makePool(dbapi: MockDBAPI()) { $0.idleTimeout = .seconds(1); $0.minIdle = 1 }
+            let pool = try makePool(dbapi: MockDBAPI()) {
+                $0.idleTimeout = .seconds(1); $0.minIdle = 1
+            }
             weakPool = pool
             try pool.connect().close()
         }
@@ -434,8 +452,9 @@ final class LifecycleTests: XCTestCase {
         XCTAssertThrowsError(try NullPool(options: PoolOptions(minIdle: 1), dialect: MockDialect(), creator: MockDBAPI().creator())) { error in
             XCTAssertEqual((error as? PoolError)?.description, "minIdle applies to QueuePool only; leave it at its default for this pool kind")
         }
-        XCTAssertEqual(message({ $0.overtakeWindow = .milliseconds(-1) }),
-                       "overtakeWindow must be a duration >= 0 seconds (0 is strict first-come, first-served); got -0.001 seconds")
+        XCTAssertEqual(
+            message({ $0.overtakeWindow = .milliseconds(-1) }),
+            "overtakeWindow must be a duration >= 0 seconds (0 is strict first-come, first-served); got -0.001 seconds")
         XCTAssertNil(message({ $0.overtakeWindow = .zero }), "zero is strict FIFO, a valid choice")
         XCTAssertThrowsError(try StaticPool(options: PoolOptions(overtakeWindow: .zero), dialect: MockDialect(), creator: MockDBAPI().creator())) { error in
             XCTAssertEqual((error as? PoolError)?.description, "overtakeWindow applies to QueuePool only; leave it at its default for this pool kind")

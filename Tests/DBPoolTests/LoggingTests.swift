@@ -10,7 +10,7 @@ final class LoggingTests: XCTestCase {
         "checked out from pool",
         "being returned to pool",
         "rollback-on-return",
-        "reset, transaction already reset",
+        "reset, transaction already reset"
     ]
 
     /// Each message reduced to the first marker it contains; messages with none are dropped.

@@ -61,7 +61,7 @@ private struct Ev: Equatable, CustomStringConvertible {
 }
 
 private enum Outcome: Equatable, CustomStringConvertible {
-    case fairy(Int)          // index of the (model) fairy in the run's fairy table
+    case fairy(Int)  // index of the (model) fairy in the run's fairy table
     case timeout, alreadyCheckedOut, connectFailed, unexpected(String)
     var description: String {
         switch self {
@@ -532,8 +532,8 @@ private final class Sequence {
         var random = ChaosRandom(seed: seed)
         var config = ModelConfig(kind: kind)
         if kind == .queue {
-            config.size = random.next(below: 4)              // 0 (unlimited) ... 3
-            config.overflow = random.next(below: 4) - 1      // -1 (unlimited) ... 2
+            config.size = random.next(below: 4)  // 0 (unlimited) ... 3
+            config.overflow = random.next(below: 4) - 1  // -1 (unlimited) ... 2
             config.lifo = random.chance(1, in: 2)
         }
         if kind != .staticPool && random.chance(2, in: 3) { config.recycle = 10 }
@@ -553,8 +553,9 @@ private final class Sequence {
         let dialect = MockDialect()
         switch config.kind {
         case .queue:
-            return try QueuePool(poolSize: config.size, maxOverflow: config.overflow, timeout: .zero, useLIFO: config.lifo,
-                                 options: options, dialect: dialect, creator: dbapi.creator())
+            return try QueuePool(
+                poolSize: config.size, maxOverflow: config.overflow, timeout: .zero, useLIFO: config.lifo,
+                options: options, dialect: dialect, creator: dbapi.creator())
         case .null: return try NullPool(options: options, dialect: dialect, creator: dbapi.creator())
         case .staticPool: return try StaticPool(options: options, dialect: dialect, creator: dbapi.creator())
         case .assertion: return try AssertionPool(options: options, dialect: dialect, creator: dbapi.creator())
@@ -584,8 +585,10 @@ private final class Sequence {
         }
         let unclosed = dbapi.connections.enumerated().filter { $0.element.closeCount != 1 }
         if !unclosed.isEmpty {
-            return report(step: -1, op: "teardown", "after teardown every connection must be closed exactly once; got "
-                + unclosed.map { "c\($0.offset): \($0.element.closeCount) closes" }.joined(separator: ", "))
+            return report(
+                step: -1, op: "teardown",
+                "after teardown every connection must be closed exactly once; got "
+                    + unclosed.map { "c\($0.offset): \($0.element.closeCount) closes" }.joined(separator: ", "))
         }
         return nil
     }
@@ -755,11 +758,14 @@ private final class Sequence {
         var problems: [String] = []
         if let outcomeMismatch { problems.append(outcomeMismatch) }
         let actualEvents = recorder.events.map { e -> Ev in
-            let conn: Int? = e.connectionWasNil ? nil : e.connectionID.flatMap { id in
-                if let i = idToIndex[id] { return i }
-                for (i, c) in dbapi.connections.enumerated() { idToIndex[c.id] = i }
-                return idToIndex[id] ?? -1
-            }
+            let conn: Int? =
+                e.connectionWasNil
+                ? nil
+                : e.connectionID.flatMap { id in
+                    if let i = idToIndex[id] { return i }
+                    for (i, c) in dbapi.connections.enumerated() { idToIndex[c.id] = i }
+                    return idToIndex[id] ?? -1
+                }
             return Ev(name: e.name, conn: conn)
         }
         if actualEvents != model.events {
@@ -769,8 +775,9 @@ private final class Sequence {
             let real = pair.real, m = pair.model
             let conn = index(of: real.dbapiConnection)
             if conn != m.conn || real.isValid != model.isValid(m) || (real.record != nil) != (m.record != nil) || real.isDetached != m.detached {
-                problems.append("fairy f\(i): expected conn \(m.conn.map { "c\($0)" } ?? "nil"), record \(m.record != nil), detached \(m.detached); "
-                    + "got conn \(conn.map { "c\($0)" } ?? "nil"), record \(real.record != nil), detached \(real.isDetached)")
+                problems.append(
+                    "fairy f\(i): expected conn \(m.conn.map { "c\($0)" } ?? "nil"), record \(m.record != nil), detached \(m.detached); "
+                        + "got conn \(conn.map { "c\($0)" } ?? "nil"), record \(real.record != nil), detached \(real.isDetached)")
             }
         }
         let connections = dbapi.connections

@@ -16,11 +16,12 @@ final class ObservabilityTests: XCTestCase {
 
     func testStatisticsCountCheckoutsWaitsTimeoutsAndClosesByReason() throws {
         let dbapi = MockDBAPI()
-        let pool = try QueuePool(poolSize: 1, maxOverflow: 1, timeout: .milliseconds(30), options: quietOptions,
-                                 dialect: MockDialect(), creator: dbapi.creator())
+        let pool = try QueuePool(
+            poolSize: 1, maxOverflow: 1, timeout: .milliseconds(30), options: quietOptions,
+            dialect: MockDialect(), creator: dbapi.creator())
         let a = try pool.connect()
         let b = try pool.connect()
-        XCTAssertThrowsError(try pool.connect()) // waits 30 ms, times out
+        XCTAssertThrowsError(try pool.connect())  // waits 30 ms, times out
         var stats = pool.statistics
         XCTAssertEqual(stats.openConnections, 2)
         XCTAssertEqual(stats.inUse, 2)
@@ -31,11 +32,11 @@ final class ObservabilityTests: XCTestCase {
         XCTAssertEqual(stats.timeouts, 1)
         XCTAssertGreaterThanOrEqual(stats.maxWaitTime, .milliseconds(25))
         XCTAssertEqual(stats.totalWaitTime, stats.maxWaitTime)
-        a.close()                       // pooled
-        b.close()                       // the idle store is full: closed as overflow
-        try pool.connect().invalidate() // invalidated
-        try pool.connect().close()      // reconnects the record
-        pool.dispose()                  // disposed
+        a.close()  // pooled
+        b.close()  // the idle store is full: closed as overflow
+        try pool.connect().invalidate()  // invalidated
+        try pool.connect().close()  // reconnects the record
+        pool.dispose()  // disposed
         dbapi.shutdown(true)
         XCTAssertThrowsError(try pool.connect())
         stats = pool.statistics
@@ -51,8 +52,9 @@ final class ObservabilityTests: XCTestCase {
     }
 
     func testWaitedCheckoutsAreCountedWithTheirWait() throws {
-        let pool = try QueuePool(poolSize: 1, maxOverflow: 0, timeout: .seconds(5), options: quietOptions,
-                                 dialect: MockDialect(), creator: MockDBAPI().creator())
+        let pool = try QueuePool(
+            poolSize: 1, maxOverflow: 0, timeout: .seconds(5), options: quietOptions,
+            dialect: MockDialect(), creator: MockDBAPI().creator())
         let held = try pool.connect()
         let waiter = Harness.spawn { try? pool.connect().close() }
         XCTAssertTrue(Harness.eventually { pool.waiting == 1 })
@@ -109,8 +111,9 @@ final class ObservabilityTests: XCTestCase {
     /// Before: an async checkout whose second look found an idle record was counted twice. With
     /// threads and tasks racing, successes and `checkouts` must agree exactly.
     func testEverySuccessfulCheckoutIsCountedOnceUnderContention() async throws {
-        let pool = try QueuePool(poolSize: 2, maxOverflow: 0, timeout: nil, options: PoolOptions(logHandler: .disabled, driverThreads: .inline),
-                                 dialect: MockDialect(), creator: MockDBAPI().creator())
+        let pool = try QueuePool(
+            poolSize: 2, maxOverflow: 0, timeout: nil, options: PoolOptions(logHandler: .disabled, driverThreads: .inline),
+            dialect: MockDialect(), creator: MockDBAPI().creator())
         let successes = Guarded(0)
         let threads = Harness.spawn {
             Harness.onThreads(4) { _ in
@@ -139,8 +142,9 @@ final class ObservabilityTests: XCTestCase {
 
     func testCheckedOutConnectionsListsHoldersWithSiteAndAge() throws {
         let clock = ManualClock()
-        let pool = try QueuePool(poolSize: 3, maxOverflow: 0, options: PoolOptions(clock: clock, logHandler: .disabled),
-                                 dialect: MockDialect(), creator: MockDBAPI().creator())
+        let pool = try QueuePool(
+            poolSize: 3, maxOverflow: 0, options: PoolOptions(clock: clock, logHandler: .disabled),
+            dialect: MockDialect(), creator: MockDBAPI().creator())
         let first = try pool.connect(); let firstLine = #line
         clock.advance(by: .seconds(10))
         let second = try pool.connect(); let secondLine = #line
@@ -161,9 +165,10 @@ final class ObservabilityTests: XCTestCase {
     func testLeakIsReportedOnceWithItsCheckoutSite() throws {
         let clock = ManualClock()
         let log = LogCapture()
-        let pool = try QueuePool(poolSize: 2, maxOverflow: 0,
-                                 options: PoolOptions(clock: clock, logHandler: log.handler, leakDetectionThreshold: .seconds(30)),
-                                 dialect: MockDialect(), creator: MockDBAPI().creator())
+        let pool = try QueuePool(
+            poolSize: 2, maxOverflow: 0,
+            options: PoolOptions(clock: clock, logHandler: log.handler, leakDetectionThreshold: .seconds(30)),
+            dialect: MockDialect(), creator: MockDBAPI().creator())
         let leaked = try pool.connect(); let line = #line
         let returned = try pool.connect()
         clock.advance(by: .seconds(20))
@@ -184,8 +189,9 @@ final class ObservabilityTests: XCTestCase {
         func makePool(_ dbapi: MockDBAPI, _ log: LogCapture) throws -> QueuePool<MockConnection> {
             var options = PoolOptions(logHandler: log.handler)
             options.connectBackoff = ConnectBackoff(initial: .seconds(60), maximum: .seconds(60))
-            return try QueuePool(poolSize: 1, maxOverflow: 0, timeout: .milliseconds(20), options: options,
-                                 dialect: MockDialect(), creator: dbapi.creator())
+            return try QueuePool(
+                poolSize: 1, maxOverflow: 0, timeout: .milliseconds(20), options: options,
+                dialect: MockDialect(), creator: dbapi.creator())
         }
         // Exhausted: the one connection is held.
         let exhaustedLog = LogCapture()
@@ -228,8 +234,9 @@ final class ObservabilityTests: XCTestCase {
         let made = Guarded(0)
         let registry = PoolRegistry<String, QueuePool<MockConnection>> { key in
             made.update { $0 += 1 }
-            return try QueuePool(poolSize: 1, maxOverflow: 0, options: PoolOptions(loggingName: key, logHandler: .disabled),
-                                 dialect: MockDialect(), creator: MockDBAPI().creator())
+            return try QueuePool(
+                poolSize: 1, maxOverflow: 0, options: PoolOptions(loggingName: key, logHandler: .disabled),
+                dialect: MockDialect(), creator: MockDBAPI().creator())
         }
         let a = try registry.pool(for: "a")
         XCTAssertTrue(a === (try registry.pool(for: "a")))
@@ -244,13 +251,14 @@ final class ObservabilityTests: XCTestCase {
         let made = Guarded(0)
         let registry = PoolRegistry<Int, NullPool<MockConnection>> { _ in
             made.update { $0 += 1 }
-            usleep(5_000) // widen the window in which others ask for the same key
+            usleep(5_000)  // widen the window in which others ask for the same key
             return try NullPool(options: quietOptions, dialect: MockDialect(), creator: MockDBAPI().creator())
         }
         let seen = Guarded<Set<ObjectIdentifier>>([])
-        XCTAssertTrue(Harness.onThreads(16) { _ in
-            if let pool = try? registry.pool(for: 7) { seen.update { _ = $0.insert(ObjectIdentifier(pool)) } }
-        })
+        XCTAssertTrue(
+            Harness.onThreads(16) { _ in
+                if let pool = try? registry.pool(for: 7) { seen.update { _ = $0.insert(ObjectIdentifier(pool)) } }
+            })
         XCTAssertEqual(made.value, 1)
         XCTAssertEqual(seen.value.count, 1)
     }
@@ -258,7 +266,11 @@ final class ObservabilityTests: XCTestCase {
     func testRegistryFactoryErrorPropagatesAndTheNextCallRetries() throws {
         let attempts = Guarded(0)
         let registry = PoolRegistry<String, NullPool<MockConnection>> { _ in
-            if attempts.update({ $0 += 1; return $0 }) == 1 { throw MockError("bad parameters") }
+            if attempts.update({
+                $0 += 1; return $0
+            }) == 1 {
+                throw MockError("bad parameters")
+            }
             return try NullPool(options: quietOptions, dialect: MockDialect(), creator: MockDBAPI().creator())
         }
         XCTAssertThrowsError(try registry.pool(for: "k")) { XCTAssertEqual($0 as? MockError, MockError("bad parameters")) }

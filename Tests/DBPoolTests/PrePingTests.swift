@@ -10,7 +10,11 @@ import XCTest
 private final class ArmedFlag: Sendable {
     private let armed: Mutex<Bool>
     init(_ armed: Bool = true) { self.armed = Mutex(armed) }
-    func take() -> Bool { armed.withLock { value in defer { value = false }; return value } }
+    func take() -> Bool {
+        armed.withLock { value in
+            defer { value = false }; return value
+        }
+    }
 }
 
 private struct PingFixture {
@@ -19,14 +23,17 @@ private struct PingFixture {
     let recorder: EventRecorder
     let pool: QueuePool<MockConnection>
 
-    init(poolSize: Int = 1, prePing: Bool = true, recognisesDisconnects: Bool = true,
-         pingThrowsOnDisconnect: Bool = false) throws {
+    init(
+        poolSize: Int = 1, prePing: Bool = true, recognisesDisconnects: Bool = true,
+        pingThrowsOnDisconnect: Bool = false
+    ) throws {
         recorder = EventRecorder(log: log)
         pool = try QueuePool(
             poolSize: poolSize, maxOverflow: 0, timeout: .milliseconds(50),
             options: PoolOptions(prePing: prePing, logHandler: .disabled),
-            dialect: MockDialect(log: log, recognisesDisconnects: recognisesDisconnects,
-                                 pingThrowsOnDisconnect: pingThrowsOnDisconnect),
+            dialect: MockDialect(
+                log: log, recognisesDisconnects: recognisesDisconnects,
+                pingThrowsOnDisconnect: pingThrowsOnDisconnect),
             creator: dbapi.creator("foo.db"))
         recorder.attach(to: pool.events)
     }
@@ -80,8 +87,9 @@ final class PrePingTests: XCTestCase {
         let f = try PingFixture()
         for _ in 0..<3 { try f.pool.connect().close() }
         XCTAssertEqual(f.dbapi.connections.count, 1)
-        XCTAssertEqual(f.dbapi.connections[0].calls,
-                       ["rollback()", "cursor()", "rollback()", "cursor()", "rollback()"])
+        XCTAssertEqual(
+            f.dbapi.connections[0].calls,
+            ["rollback()", "cursor()", "rollback()", "cursor()", "rollback()"])
         XCTAssertEqual(f.log.entries.filter { $0 == "P" }.count, 2)
     }
 
@@ -118,13 +126,13 @@ final class PrePingTests: XCTestCase {
         let conns = try f.warm(3)
         f.dbapi.dropAll()
 
-        let a = try f.pool.connect()               // conns[0] fails its ping
+        let a = try f.pool.connect()  // conns[0] fails its ping
         XCTAssertEqual(f.log.entries, ["P", "invalidate", "close", "T", "connect", "checkout"])
         XCTAssertTrue(conns[0].closed)
         XCTAssertFalse(conns[1].closed, "older idle connections are not closed eagerly")
         XCTAssertFalse(conns[2].closed)
         let replacement = try XCTUnwrap(a.dbapiConnection)
-        a.close()                                  // queue: conns[1], conns[2], replacement
+        a.close()  // queue: conns[1], conns[2], replacement
         f.log.removeAll()
 
         let b = try f.pool.connect()
@@ -215,12 +223,13 @@ final class PrePingTests: XCTestCase {
             options: PoolOptions(prePing: true, logHandler: .disabled), creator: dbapi.creator())
         let recorder = EventRecorder()
         recorder.attach(to: pool.events)
-        try pool.connect().close()   // fresh: no ping
+        try pool.connect().close()  // fresh: no ping
         recorder.clear()
 
         XCTAssertThrowsError(try pool.connect()) { error in
-            XCTAssertEqual((error as? PoolError)?.description,
-                           "The ping feature requires that a dialect is passed to the connection pool.")
+            XCTAssertEqual(
+                (error as? PoolError)?.description,
+                "The ping feature requires that a dialect is passed to the connection pool.")
             guard case .pingNotSupported? = error as? PoolError else {
                 return XCTFail("expected PoolError.pingNotSupported, got \(error)")
             }
@@ -251,11 +260,13 @@ final class PrePingTests: XCTestCase {
             }
             XCTAssertEqual("\(error)", "This connection is closed")
         }
-        XCTAssertEqual(f.log.entries, [
-            "checkout", "L", "invalidate", "close", "T", "connect",
-            "checkout", "L", "invalidate", "close", "T", "connect",
-            "invalidate", "close", "T", "checkin",
-        ])
+        XCTAssertEqual(
+            f.log.entries,
+            [
+                "checkout", "L", "invalidate", "close", "T", "connect",
+                "checkout", "L", "invalidate", "close", "T", "connect",
+                "invalidate", "close", "T", "checkin"
+            ])
         XCTAssertEqual(f.log.entries.filter { $0 == "L" }.count, 2)
         XCTAssertEqual(f.dbapi.connectCount, 3, "the creator runs 2 extra times")
         XCTAssertTrue(f.dbapi.connections.allSatisfy(\.closed))
@@ -307,7 +318,7 @@ final class PrePingTests: XCTestCase {
     func testConnectErrorWhileReconnectingAfterFailedPingPropagatesCountersIntact() throws {
         let f = try PingFixture(poolSize: 2)
         try f.warm(2)
-        let held = try f.pool.connect()          // conns[0] out, conns[1] idle
+        let held = try f.pool.connect()  // conns[0] out, conns[1] idle
         f.log.removeAll()
         let before = (f.pool.checkedIn, f.pool.overflow, f.pool.checkedOut)
         XCTAssertEqual(before.0, 1)

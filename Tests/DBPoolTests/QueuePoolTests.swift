@@ -9,8 +9,9 @@ final class QueuePoolTests: XCTestCase {
         _ size: Int, _ overflow: Int, timeout: Duration? = .seconds(5), lifo: Bool = false,
         dbapi: MockDBAPI = MockDBAPI(), options: PoolOptions = quietOptions
     ) throws -> QueuePool<MockConnection> {
-        try QueuePool(poolSize: size, maxOverflow: overflow, timeout: timeout, useLIFO: lifo,
-                      options: options, dialect: MockDialect(), creator: dbapi.creator())
+        try QueuePool(
+            poolSize: size, maxOverflow: overflow, timeout: timeout, useLIFO: lifo,
+            options: options, dialect: MockDialect(), creator: dbapi.creator())
     }
 
     // QP-01: six checkouts from QueuePool(3, 3), then the overflow is closed on return.
@@ -51,11 +52,13 @@ final class QueuePoolTests: XCTestCase {
     func testCreatorRunsOutsideTheLock() throws {
         let dbapi = MockDBAPI()
         let pool = try makePool(2, 0, dbapi: dbapi)
-        try pool.connect().close() // one idle record
+        try pool.connect().close()  // one idle record
         let release = DispatchSemaphore(value: 0)
         let entered = DispatchSemaphore(value: 0)
-        let held = try pool.connect() // takes the idle record
-        dbapi.beforeConnect = { _ in entered.signal(); release.wait() }
+        let held = try pool.connect()  // takes the idle record
+        dbapi.beforeConnect = { _ in
+            entered.signal(); release.wait()
+        }
         let slow = Harness.spawn { _ = try? pool.connect() }
         XCTAssertEqual(entered.wait(timeout: .now() + 10), .success)
         // While the creator is blocked, returning and re-taking the idle record must not wait.
@@ -74,8 +77,9 @@ final class QueuePoolTests: XCTestCase {
         let held = try pool.connect()
         let start = ContinuousClock.now
         XCTAssertThrowsError(try pool.connect()) { error in
-            XCTAssertEqual((error as? PoolError)?.description,
-                           "QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 0.05 (checked out 1, idle 0, waiting 0, connecting 0; every connection is in use)")
+            XCTAssertEqual(
+                (error as? PoolError)?.description,
+                "QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 0.05 (checked out 1, idle 0, waiting 0, connecting 0; every connection is in use)")
         }
         let elapsed = ContinuousClock.now - start
         XCTAssertGreaterThanOrEqual(elapsed, .milliseconds(45))
@@ -88,7 +92,11 @@ final class QueuePoolTests: XCTestCase {
     func testZeroTimeoutFailsAtOnceWhenFull() throws {
         let pool = try makePool(1, 0, timeout: .zero)
         let held = try pool.connect()
-        XCTAssertThrowsError(try pool.connect()) { XCTAssertEqual(($0 as? PoolError)?.description, "QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 0.00 (checked out 1, idle 0, waiting 0, connecting 0; every connection is in use)") }
+        XCTAssertThrowsError(try pool.connect()) {
+            XCTAssertEqual(
+                ($0 as? PoolError)?.description,
+                "QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 0.00 (checked out 1, idle 0, waiting 0, connecting 0; every connection is in use)")
+        }
         held.close()
         try pool.connect().close()
     }
@@ -157,7 +165,7 @@ final class QueuePoolTests: XCTestCase {
             let pool = try makePool(3, 0, lifo: lifo, dbapi: dbapi)
             let fairies = try (0..<3).map { _ in try pool.connect() }
             let ids = fairies.map { $0.dbapiConnection!.id }
-            fairies.forEach { $0.close() } // returned in order 0, 1, 2
+            fairies.forEach { $0.close() }  // returned in order 0, 1, 2
             let next = try pool.connect()
             XCTAssertEqual(next.dbapiConnection!.id, lifo ? ids[2] : ids[0], lifo ? "LIFO takes the newest" : "FIFO takes the oldest")
             next.close()
@@ -274,7 +282,9 @@ final class QueuePoolTests: XCTestCase {
         let release = DispatchSemaphore(value: 0)
         let calls = Guarded(0)
         dbapi.beforeConnect = { _ in
-            if calls.update({ $0 += 1; return $0 }) == 1 {
+            if calls.update({
+                $0 += 1; return $0
+            }) == 1 {
                 entered.signal()
                 release.wait()
                 throw MockError("first connect fails")

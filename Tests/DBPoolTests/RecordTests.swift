@@ -51,7 +51,7 @@ final class RecordTests: XCTestCase {
             options: PoolOptions(recycle: .seconds(10), clock: clock, logHandler: .disabled),
             dialect: MockDialect()
         ) { () throws -> MockConnection in
-            clock.advance(by: .seconds(5))   // a slow connect
+            clock.advance(by: .seconds(5))  // a slow connect
             return try dbapi.connect()
         }
         let start = clock.now
@@ -272,13 +272,13 @@ final class RecordTests: XCTestCase {
         f.clock.advance(by: .seconds(20))
         let held = try f.pool.connect()
         XCTAssertEqual(held.dbapiConnection?.id, conn.id)
-        f.clock.advance(by: .seconds(20))    // 40s old while checked out
+        f.clock.advance(by: .seconds(20))  // 40s old while checked out
         f.log.removeAll()
         held.close()
         XCTAssertEqual(f.log.entries, ["reset", "R", "checkin"], "no recycle on return")
         XCTAssertFalse(conn.closed, "no eager recycle of an idle connection")
 
-        let next = try f.pool.connect()       // last checkout was 20s ago, connect 40s ago
+        let next = try f.pool.connect()  // last checkout was 20s ago, connect 40s ago
         XCTAssertNotEqual(next.dbapiConnection?.id, conn.id)
         XCTAssertTrue(conn.closed)
         next.close()

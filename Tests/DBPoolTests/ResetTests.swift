@@ -166,8 +166,9 @@ final class ResetTests: XCTestCase {
         conn.drop()
         fairy.close()
         XCTAssertEqual(f.log.entries, ["reset", "R", "invalidate", "close", "T", "checkin"])
-        XCTAssertEqual(f.recorder.events(.invalidate).first?.error as? MockDisconnectError,
-                       MockDisconnectError("Lost the DB connection on rollback"))
+        XCTAssertEqual(
+            f.recorder.events(.invalidate).first?.error as? MockDisconnectError,
+            MockDisconnectError("Lost the DB connection on rollback"))
         XCTAssertTrue(conn.closed)
         XCTAssertEqual(f.pool.checkedIn, 1)
     }
@@ -179,8 +180,9 @@ final class ResetTests: XCTestCase {
         conn.failCommit = .error
         fairy.close()
         XCTAssertEqual(f.log.entries, ["reset", "C", "invalidate", "close", "T", "checkin"])
-        XCTAssertEqual(f.recorder.events(.invalidate).first?.error as? MockError,
-                       MockError("something broke on commit but we didn't lose the connection"))
+        XCTAssertEqual(
+            f.recorder.events(.invalidate).first?.error as? MockError,
+            MockError("something broke on commit but we didn't lose the connection"))
         XCTAssertEqual(conn.calls, ["commit()", "close()"])
         XCTAssertEqual(f.pool.checkedIn, 1)
         XCTAssertEqual(f.pool.checkedOut, 0)

@@ -11,7 +11,7 @@ final class ShutdownTests: XCTestCase {
             try NullPool(options: quietOptions, dialect: MockDialect(), creator: dbapi.creator()),
             try StaticPool(options: quietOptions, dialect: MockDialect(), creator: dbapi.creator()),
             try SingletonThreadPool(options: quietOptions, dialect: MockDialect(), creator: dbapi.creator()),
-            try AssertionPool(options: quietOptions, dialect: MockDialect(), creator: dbapi.creator()),
+            try AssertionPool(options: quietOptions, dialect: MockDialect(), creator: dbapi.creator())
         ]
     }
 

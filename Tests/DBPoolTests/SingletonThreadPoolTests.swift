@@ -359,11 +359,14 @@ private final class STPWorkerThread: Sendable {
     func run<T: Sendable>(timeout: Double = 10, _ body: @escaping @Sendable () throws -> T) throws -> T {
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
-        jobs.withLock { $0.append(.work {
-            let result = Result { try body() }
-            box.value.withLock { $0 = result }
-            done.signal()
-        }) }
+        jobs.withLock {
+            $0.append(
+                .work {
+                    let result = Result { try body() }
+                    box.value.withLock { $0 = result }
+                    done.signal()
+                })
+        }
         available.signal()
         guard done.wait(timeout: .now() + timeout) == .success else { throw TimedOut() }
         return try box.value.withLock { $0! }.get()

@@ -87,18 +87,20 @@ final class WithConnectionTests: XCTestCase {
             XCTAssertEqual(error as? MockDisconnectError, MockDisconnectError("Lost the DB connection on execute"))
         }
         XCTAssertEqual(f.log.entries, ["checkout", "invalidate", "close", "T", "checkin"])
-        XCTAssertEqual(f.recorder.events(.invalidate).first?.error as? MockDisconnectError,
-                       MockDisconnectError("Lost the DB connection on execute"))
+        XCTAssertEqual(
+            f.recorder.events(.invalidate).first?.error as? MockDisconnectError,
+            MockDisconnectError("Lost the DB connection on execute"))
         XCTAssertEqual(f.recorder.events(.checkin).first?.connectionWasNil, true)
         XCTAssertTrue(a.closed)
-        XCTAssertEqual(a.calls, ["rollback()", "execute(SELECT 1)", "close()"],
-                       "only warm()'s rollback: an invalidated connection is not reset")
+        XCTAssertEqual(
+            a.calls, ["rollback()", "execute(SELECT 1)", "close()"],
+            "only warm()'s rollback: an invalidated connection is not reset")
         XCTAssertFalse(b.closed, "older idle connections are not closed eagerly")
         XCTAssertEqual(f.pool.checkedIn, 2)
         XCTAssertEqual(f.pool.checkedOut, 0)
 
         f.log.removeAll()
-        let next = try f.pool.connect()              // b's record: older than the failure
+        let next = try f.pool.connect()  // b's record: older than the failure
         XCTAssertEqual(f.log.entries, ["close", "T", "connect", "checkout"])
         XCTAssertTrue(b.closed)
         next.close()

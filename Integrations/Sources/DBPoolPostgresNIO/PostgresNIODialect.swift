@@ -73,7 +73,7 @@ public struct PostgresNIODialect: AsyncDialect {
         case let error as PSQLError:
             switch error.code {
             case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown,
-                 .messageDecodingFailure, .unexpectedBackendMessage:
+                .messageDecodingFailure, .unexpectedBackendMessage:
                 return true
             case .server:
                 guard let state = error.serverInfo?[.sqlState] else { return false }

@@ -57,16 +57,19 @@ final class LoggingTests: XCTestCase {
     }
 
     func testThePoolFormatsNothingBelowTheLoggersLevel() throws {
-        for (loggerLevel, poolLevel) in [(Logger.Level.trace, PoolLogLevel.debug), (.debug, .debug), (.info, .info),
-                                         (.notice, .warning), (.warning, .warning), (.error, .error)] {
+        for (loggerLevel, poolLevel) in [
+            (Logger.Level.trace, PoolLogLevel.debug), (.debug, .debug), (.info, .info),
+            (.notice, .warning), (.warning, .warning), (.error, .error)
+        ] {
             let logger = Logger(label: "db") { _ in CapturingLogHandler(level: loggerLevel) }
             XCTAssertEqual(PoolLogHandler.swiftLog(logger).level, poolLevel, "\(loggerLevel)")
         }
         // A real pool at .warning: the debug line of every checkout is never built.
         let capture = CapturingLogHandler(level: .warning)
         let logger = Logger(label: "db") { _ in capture }
-        let pool = try QueuePool(options: PoolOptions(loggingName: "orders", logHandler: .swiftLog(logger)),
-                                 dialect: MockDialect(), creator: MockDBAPI().creator())
+        let pool = try QueuePool(
+            options: PoolOptions(loggingName: "orders", logHandler: .swiftLog(logger)),
+            dialect: MockDialect(), creator: MockDBAPI().creator())
         XCTAssertFalse(pool.options.logHandler.isEnabled(.debug))
         try pool.connect().close()
         XCTAssertTrue(capture.entries.isEmpty)
@@ -78,8 +81,9 @@ final class LoggingTests: XCTestCase {
     func testARealPoolLogsThroughTheLogger() throws {
         let capture = CapturingLogHandler(level: .info)
         let logger = Logger(label: "db") { _ in capture }
-        let pool = try QueuePool(options: PoolOptions(loggingName: "orders", logHandler: .swiftLog(logger)),
-                                 dialect: MockDialect(), creator: MockDBAPI().creator())
+        let pool = try QueuePool(
+            options: PoolOptions(loggingName: "orders", logHandler: .swiftLog(logger)),
+            dialect: MockDialect(), creator: MockDBAPI().creator())
         try pool.connect().close()
         pool.dispose()
         let disposed = try XCTUnwrap(capture.entries.first { $0.message.hasPrefix("Pool disposed") })

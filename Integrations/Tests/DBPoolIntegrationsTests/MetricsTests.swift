@@ -9,8 +9,9 @@ final class MetricsTests: XCTestCase {
     func testCountsIncludeEverythingBeforeTheFirstReportAndGrowByDeltas() async throws {
         let factory = TestMetrics()
         let dbapi = MockDBAPI()
-        let pool = try QueuePool(poolSize: 1, maxOverflow: 1, timeout: .milliseconds(20), options: PoolOptions(logHandler: .disabled),
-                                 dialect: MockDialect(), creator: dbapi.creator())
+        let pool = try QueuePool(
+            poolSize: 1, maxOverflow: 1, timeout: .milliseconds(20), options: PoolOptions(logHandler: .disabled),
+            dialect: MockDialect(), creator: dbapi.creator())
         // Two connections made before the metrics exist.
         let a = try await pool.connect(), b = try await pool.connect()
         let metrics = try PoolMetrics(pool, dimensions: [("pool", "orders")], factory: factory)

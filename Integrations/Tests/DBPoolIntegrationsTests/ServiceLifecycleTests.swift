@@ -11,8 +11,9 @@ final class ServiceLifecycleTests: XCTestCase {
 
     func testGracefulShutdownOfTheGroupShutsThePoolDown() async throws {
         let dbapi = MockDBAPI()
-        let pool = try await QueuePool(options: PoolOptions(logHandler: .disabled, minIdle: 2),
-                                       dialect: MockAsyncDialect(), creator: dbapi.asyncCreator())
+        let pool = try await QueuePool(
+            options: PoolOptions(logHandler: .disabled, minIdle: 2),
+            dialect: MockAsyncDialect(), creator: dbapi.asyncCreator())
         let reported = Mutex<Int?>(nil)
         let service = try PoolService(pool, gracePeriod: .seconds(5)) { count in reported.withLock { $0 = count } }
         let group = ServiceGroup(services: [service], logger: logger)

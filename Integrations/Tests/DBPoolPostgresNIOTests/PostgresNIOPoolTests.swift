@@ -14,9 +14,10 @@ final class PostgresNIOPoolTests: XCTestCase {
         let configuration = try serverConfiguration(applicationName: name)
         var options = PoolOptions(logHandler: .disabled)
         configure(&options)
-        return try await QueuePool(poolSize: size, maxOverflow: overflow, timeout: timeout, options: options,
-                                   dialect: PostgresNIODialect(),
-                                   creator: PostgresNIODialect.creator(configuration: configuration, logger: quietLogger))
+        return try await QueuePool(
+            poolSize: size, maxOverflow: overflow, timeout: timeout, options: options,
+            dialect: PostgresNIODialect(),
+            creator: PostgresNIODialect.creator(configuration: configuration, logger: quietLogger))
     }
 
     private func pid(_ pool: QueuePool<PooledPostgresConnection>) async throws -> Int {

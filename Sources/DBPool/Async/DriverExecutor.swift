@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Threads the pool owns, on which the blocking driver work of async callers runs: the creator,
@@ -65,8 +65,8 @@ public final class DriverExecutor: TaskExecutor, @unchecked Sendable {
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
         #if !canImport(Darwin)
-        // Idle threads time out on the monotonic clock, so a wall-clock jump cannot keep them.
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+            // Idle threads time out on the monotonic clock, so a wall-clock jump cannot keep them.
+            pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
         #endif
         pthread_cond_init(wakeUp, &attributes)
         pthread_condattr_destroy(&attributes)
@@ -142,11 +142,13 @@ public final class DriverExecutor: TaskExecutor, @unchecked Sendable {
     private func startThread() {
         let retained = Unmanaged.passRetained(self).toOpaque()
         var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { raw in
-            let executor = Unmanaged<DriverExecutor>.fromOpaque(raw!).takeRetainedValue()
-            executor.runThread(raw!)
-            return nil
-        }, retained)
+        let result = pthread_create(
+            &thread, nil,
+            { raw in
+                let executor = Unmanaged<DriverExecutor>.fromOpaque(raw!).takeRetainedValue()
+                executor.runThread(raw!)
+                return nil
+            }, retained)
         guard result == 0 else {
             // No thread could be made (the process is out of threads): give the count back. The
             // job stays queued for a thread that exists, or for the next one started.
@@ -186,9 +188,9 @@ public final class DriverExecutor: TaskExecutor, @unchecked Sendable {
     private func waitForWork() -> Bool {
         var now = timespec()
         #if canImport(Darwin)
-        clock_gettime(CLOCK_REALTIME, &now)
+            clock_gettime(CLOCK_REALTIME, &now)
         #else
-        clock_gettime(CLOCK_MONOTONIC, &now)
+            clock_gettime(CLOCK_MONOTONIC, &now)
         #endif
         let (seconds, attoseconds) = idleThreadLifetime.components
         var deadline = now
@@ -212,17 +214,17 @@ private func setThreadName(_ name: String) {
     // Linux allows 15 bytes plus the terminator; longer names are refused, not cut.
     let short = String(name.utf8.prefix(15)) ?? "dbpool-driver"
     #if canImport(Darwin)
-    pthread_setname_np(short)
+        pthread_setname_np(short)
     #else
-    _ = linuxSetThreadName(pthread_self(), short)
+        _ = linuxSetThreadName(pthread_self(), short)
     #endif
 }
 
 #if !canImport(Darwin)
-// Glibc declares pthread_setname_np only under _GNU_SOURCE, which Swift's Glibc module does not
-// define; the symbol itself is always in libc.
-@_silgen_name("pthread_setname_np")
-private func linuxSetThreadName(_ thread: pthread_t, _ name: UnsafePointer<CChar>) -> Int32
+    // Glibc declares pthread_setname_np only under _GNU_SOURCE, which Swift's Glibc module does not
+    // define; the symbol itself is always in libc.
+    @_silgen_name("pthread_setname_np")
+    private func linuxSetThreadName(_ thread: pthread_t, _ name: UnsafePointer<CChar>) -> Int32
 #endif
 
 /// Which executor's thread is running, per thread (an unretained pointer; the thread holds it).

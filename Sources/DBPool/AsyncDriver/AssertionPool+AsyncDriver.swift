@@ -9,9 +9,11 @@ extension AssertionPool {
         creator: @escaping @Sendable () async throws -> Connection
     ) throws {
         try AsyncDriverOptions.validate(options)
-        try self.init(storeCheckoutLocation: storeCheckoutLocation,
-                      context: PoolContext(creator: .async(creator), dialect: AsyncDialectBridge(base: dialect), events: PoolEvents(),
-                                           options: options, kind: "AssertionPool", connectionLimit: 1, driverIsAsync: true))
+        try self.init(
+            storeCheckoutLocation: storeCheckoutLocation,
+            context: PoolContext(
+                creator: .async(creator), dialect: AsyncDialectBridge(base: dialect), events: PoolEvents(),
+                options: options, kind: "AssertionPool", connectionLimit: 1, driverIsAsync: true))
     }
 
     /// Creates an AssertionPool over an async driver, with a creator that receives the record.
@@ -20,9 +22,11 @@ extension AssertionPool {
         creator: @escaping @Sendable (ConnectionRecord<Connection>) async throws -> Connection
     ) throws {
         try AsyncDriverOptions.validate(options)
-        try self.init(storeCheckoutLocation: storeCheckoutLocation,
-                      context: PoolContext(creator: .async(creator), dialect: AsyncDialectBridge(base: dialect), events: PoolEvents(),
-                                           options: options, kind: "AssertionPool", connectionLimit: 1, driverIsAsync: true))
+        try self.init(
+            storeCheckoutLocation: storeCheckoutLocation,
+            context: PoolContext(
+                creator: .async(creator), dialect: AsyncDialectBridge(base: dialect), events: PoolEvents(),
+                options: options, kind: "AssertionPool", connectionLimit: 1, driverIsAsync: true))
     }
 
     /// Where an async `withConnection` runs its body; see ``Pool/bodyExecutor``.

@@ -15,7 +15,8 @@ import Dispatch
 @usableFromInline
 enum AsyncBridge {
     /// The message of the error thrown when the blocking API is used on an async-driver pool.
-    @usableFromInline static let blockingAPIMessage = "this pool holds an async driver (an AsyncDialect); it cannot be used from the blocking API (connect(), withConnection, checkout(at:) without await). Use 'try await pool.connect()' or 'try await pool.withConnection'"
+    @usableFromInline static let blockingAPIMessage =
+        "this pool holds an async driver (an AsyncDialect); it cannot be used from the blocking API (connect(), withConnection, checkout(at:) without await). Use 'try await pool.connect()' or 'try await pool.withConnection'"
 
     /// Runs `operation` and waits for its result. Throws ``PoolError/unsupported(_:)`` without
     /// running it when the caller is not a thread the pool owns.
@@ -121,7 +122,8 @@ enum AsyncDriverOptions {
     /// threads) cannot serve it.
     static func validate(_ options: PoolOptions) throws {
         if case .inline = options.driverThreads {
-            throw PoolError.invalidArgument("driverThreads must be .automatic, .limit(n) or .shared(executor) for a pool over an AsyncDialect (its calls are waited for on the pool's threads); got .inline")
+            throw PoolError.invalidArgument(
+                "driverThreads must be .automatic, .limit(n) or .shared(executor) for a pool over an AsyncDialect (its calls are waited for on the pool's threads); got .inline")
         }
     }
 }

@@ -9,8 +9,10 @@ extension NullPool {
         creator: @escaping @Sendable () async throws -> Connection
     ) throws {
         try AsyncDriverOptions.validate(options)
-        try self.init(context: PoolContext(creator: .async(creator), dialect: AsyncDialectBridge(base: dialect), events: PoolEvents(),
-                                           options: options, kind: "NullPool", driverIsAsync: true))
+        try self.init(
+            context: PoolContext(
+                creator: .async(creator), dialect: AsyncDialectBridge(base: dialect), events: PoolEvents(),
+                options: options, kind: "NullPool", driverIsAsync: true))
     }
 
     /// Creates a NullPool over an async driver, with a creator that receives the record.
@@ -19,8 +21,10 @@ extension NullPool {
         creator: @escaping @Sendable (ConnectionRecord<Connection>) async throws -> Connection
     ) throws {
         try AsyncDriverOptions.validate(options)
-        try self.init(context: PoolContext(creator: .async(creator), dialect: AsyncDialectBridge(base: dialect), events: PoolEvents(),
-                                           options: options, kind: "NullPool", driverIsAsync: true))
+        try self.init(
+            context: PoolContext(
+                creator: .async(creator), dialect: AsyncDialectBridge(base: dialect), events: PoolEvents(),
+                options: options, kind: "NullPool", driverIsAsync: true))
     }
 
     /// Where an async `withConnection` runs its body; see Pool/bodyExecutor.

@@ -15,9 +15,10 @@ extension QueuePool {
         try AsyncDriverOptions.validate(options)
         try self.init(
             poolSize: poolSize, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO,
-            context: PoolContext(creator: .async(creator), dialect: AsyncDialectBridge(base: dialect), events: PoolEvents(),
-                                 options: options, kind: "QueuePool",
-                                 connectionLimit: Self.connectionLimit(poolSize: poolSize, maxOverflow: maxOverflow), driverIsAsync: true))
+            context: PoolContext(
+                creator: .async(creator), dialect: AsyncDialectBridge(base: dialect), events: PoolEvents(),
+                options: options, kind: "QueuePool",
+                connectionLimit: Self.connectionLimit(poolSize: poolSize, maxOverflow: maxOverflow), driverIsAsync: true))
         try await startOnDriverThreads()
     }
 
@@ -31,9 +32,10 @@ extension QueuePool {
         try AsyncDriverOptions.validate(options)
         try self.init(
             poolSize: poolSize, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO,
-            context: PoolContext(creator: .async(creator), dialect: AsyncDialectBridge(base: dialect), events: PoolEvents(),
-                                 options: options, kind: "QueuePool",
-                                 connectionLimit: Self.connectionLimit(poolSize: poolSize, maxOverflow: maxOverflow), driverIsAsync: true))
+            context: PoolContext(
+                creator: .async(creator), dialect: AsyncDialectBridge(base: dialect), events: PoolEvents(),
+                options: options, kind: "QueuePool",
+                connectionLimit: Self.connectionLimit(poolSize: poolSize, maxOverflow: maxOverflow), driverIsAsync: true))
         try await startOnDriverThreads()
     }
 

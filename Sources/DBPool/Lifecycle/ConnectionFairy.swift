@@ -70,8 +70,10 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     @usableFromInline var detachedInfo: [String: any Sendable]?
 
     @inlinable
-    init(pool: any RecordPool<Connection>, queuePool: QueuePool<Connection>?, context: PoolContext<Connection>,
-         record: consuming ConnectionRecord<Connection>, box: consuming ConnectionBox<Connection>, site: CheckoutSite?) {
+    init(
+        pool: any RecordPool<Connection>, queuePool: QueuePool<Connection>?, context: PoolContext<Connection>,
+        record: consuming ConnectionRecord<Connection>, box: consuming ConnectionBox<Connection>, site: CheckoutSite?
+    ) {
         self.poolStorage = pool
         self.queuePool = queuePool.map { Unmanaged.passUnretained($0) }
         self.context = context
@@ -113,7 +115,8 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
 
     @usableFromInline
     func noConnection() -> Never {
-        preconditionFailure("ConnectionFairy.connection read with no connection: the fairy checked out at \(checkoutSite?.description ?? "an unknown site") was closed, invalidated or detached and closed")
+        preconditionFailure(
+            "ConnectionFairy.connection read with no connection: the fairy checked out at \(checkoutSite?.description ?? "an unknown site") was closed, invalidated or detached and closed")
     }
 
     deinit {

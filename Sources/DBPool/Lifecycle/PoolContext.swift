@@ -106,8 +106,9 @@ final class PoolContext<Connection>: Sendable {
 
     /// A context for a recreated pool: same creator, dialect and options; copied listeners.
     func recreated(kind: String) -> PoolContext<Connection> {
-        PoolContext(creator: creator, dialect: dialect, events: PoolEvents(copying: events), options: options, kind: kind,
-                    connectionLimit: connectionLimit, driverExecutor: .some(driverExecutor), driverIsAsync: driverIsAsync)
+        PoolContext(
+            creator: creator, dialect: dialect, events: PoolEvents(copying: events), options: options, kind: kind,
+            connectionLimit: connectionLimit, driverExecutor: .some(driverExecutor), driverIsAsync: driverIsAsync)
     }
 
     // MARK: Logging

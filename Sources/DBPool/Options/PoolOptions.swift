@@ -160,7 +160,7 @@ public struct PoolOptions: Sendable {
                 ("minIdle", minIdle != 0), ("failFast", failFast), ("idleTimeout", idleTimeout != nil),
                 ("keepAlive", keepAlive != nil), ("maxConnecting", maxConnecting != 2),
                 ("connectBackoff", connectBackoff != nil), ("leakDetectionThreshold", leakDetectionThreshold != nil),
-                ("overtakeWindow", overtakeWindow != .milliseconds(1)),
+                ("overtakeWindow", overtakeWindow != .milliseconds(1))
             ]
             if let (name, _) = queueOnly.first(where: { $0.1 }) {
                 throw PoolError.invalidArgument("\(name) applies to QueuePool only; leave it at its default for this pool kind")

@@ -46,7 +46,9 @@ public final class AssertionPool<Connection>: Pool, SimplePoolKind, @unchecked S
         storeCheckoutLocation: Bool = true, options: PoolOptions = PoolOptions(), dialect: some Dialect<Connection>,
         creator: @escaping @Sendable () throws -> Connection
     ) throws {
-        try self.init(storeCheckoutLocation: storeCheckoutLocation, context: PoolContext(creator: .plain(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "AssertionPool", connectionLimit: 1))
+        try self.init(
+            storeCheckoutLocation: storeCheckoutLocation,
+            context: PoolContext(creator: .plain(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "AssertionPool", connectionLimit: 1))
     }
 
     /// Creates an AssertionPool over `dialect`, with a creator that receives the record.
@@ -54,7 +56,9 @@ public final class AssertionPool<Connection>: Pool, SimplePoolKind, @unchecked S
         storeCheckoutLocation: Bool = true, options: PoolOptions = PoolOptions(), dialect: some Dialect<Connection>,
         creator: @escaping @Sendable (ConnectionRecord<Connection>) throws -> Connection
     ) throws {
-        try self.init(storeCheckoutLocation: storeCheckoutLocation, context: PoolContext(creator: .withRecord(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "AssertionPool", connectionLimit: 1))
+        try self.init(
+            storeCheckoutLocation: storeCheckoutLocation,
+            context: PoolContext(creator: .withRecord(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "AssertionPool", connectionLimit: 1))
     }
 
     /// Checks out the one connection, or throws ``PoolError/alreadyCheckedOut(location:)``.

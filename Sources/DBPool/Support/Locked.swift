@@ -1,10 +1,10 @@
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A value behind the pool's lock. The one lock of a pool's state machine, and the lock of
@@ -78,7 +78,8 @@ final class Locked<Value>: @unchecked Sendable {
     func lockContended() {
         for _ in 0..<Self.spins {
             if state.load(ordering: .relaxed) == 0,
-               state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
+                state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged
+            {
                 return
             }
         }

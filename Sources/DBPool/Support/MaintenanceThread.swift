@@ -1,10 +1,10 @@
 import Dispatch
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The one background thread of a QueuePool that has idle timeouts, keep-alive, `minIdle`,
@@ -42,11 +42,13 @@ final class MaintenanceThread: @unchecked Sendable {
         lock.withLock { self.tick = tick }
         let context = Unmanaged.passRetained(self).toOpaque()
         var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { raw in
-            let me = Unmanaged<MaintenanceThread>.fromOpaque(raw!).takeRetainedValue()
-            me.run()
-            return nil
-        }, context)
+        let result = pthread_create(
+            &thread, nil,
+            { raw in
+                let me = Unmanaged<MaintenanceThread>.fromOpaque(raw!).takeRetainedValue()
+                me.run()
+                return nil
+            }, context)
         if result == 0 {
             pthread_detach(thread)
         } else {

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Cheap timestamps on the pool's clock: checkout times, idle-since times, backoff deadlines.
@@ -89,9 +89,9 @@ struct Timestamper: Sendable {
 func coarseMonotonicNanoseconds() -> Int64 {
     var spec = timespec()
     #if os(Linux)
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &spec)
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &spec)
     #else
-    clock_gettime(CLOCK_MONOTONIC, &spec)
+        clock_gettime(CLOCK_MONOTONIC, &spec)
     #endif
     return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
 }

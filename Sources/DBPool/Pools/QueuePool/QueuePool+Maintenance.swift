@@ -102,7 +102,8 @@ extension QueuePool {
             return (leaks, nextDue)
         }
         for (site, age) in leaks {
-            context.log(.warning, "Possible connection leak: a connection checked out at \(site?.description ?? "an unknown site") has been held for \(age), longer than leakDetectionThreshold (\(threshold))")
+            context.log(
+                .warning, "Possible connection leak: a connection checked out at \(site?.description ?? "an unknown site") has been held for \(age), longer than leakDetectionThreshold (\(threshold))")
         }
         return nextDue
     }

@@ -1,10 +1,10 @@
 import Dispatch
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The default pool: up to `poolSize` idle connections kept for reuse, plus up to `maxOverflow`
@@ -77,7 +77,9 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         // Every unanswered ping would count as a dead connection: healthy ones would be closed
         // and reopened each interval.
         if let keepAlive = options.keepAlive, !context.dialect.supportsPing {
-            throw PoolError.invalidArgument("keepAlive (\(keepAlive)) needs a dialect that can ping, and this one cannot (DefaultDialect's doPing throws pingNotSupported); pass a dialect that implements doPing, or leave keepAlive nil")
+            throw PoolError.invalidArgument(
+                "keepAlive (\(keepAlive)) needs a dialect that can ping, and this one cannot (DefaultDialect's doPing throws pingNotSupported); pass a dialect that implements doPing, or leave keepAlive nil"
+            )
         }
         self.size = poolSize
         self.maxOverflow = poolSize == 0 ? -1 : maxOverflow
@@ -101,8 +103,9 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     ) throws {
         try self.init(
             poolSize: poolSize, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO,
-            context: PoolContext(creator: .plain(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "QueuePool",
-                                 connectionLimit: Self.connectionLimit(poolSize: poolSize, maxOverflow: maxOverflow)))
+            context: PoolContext(
+                creator: .plain(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "QueuePool",
+                connectionLimit: Self.connectionLimit(poolSize: poolSize, maxOverflow: maxOverflow)))
     }
 
     /// Creates a QueuePool over `dialect`, with a creator that receives the record it connects.
@@ -113,8 +116,9 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     ) throws {
         try self.init(
             poolSize: poolSize, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO,
-            context: PoolContext(creator: .withRecord(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "QueuePool",
-                                 connectionLimit: Self.connectionLimit(poolSize: poolSize, maxOverflow: maxOverflow)))
+            context: PoolContext(
+                creator: .withRecord(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "QueuePool",
+                connectionLimit: Self.connectionLimit(poolSize: poolSize, maxOverflow: maxOverflow)))
     }
 
     /// How many connections a QueuePool of this size may have open at once; `nil` is no limit.
@@ -313,11 +317,13 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         } catch {
             var options = context.options
             options.failFast = false
-            return try! QueuePool(poolSize: size, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO,
-                                  context: PoolContext(creator: recreated.creator, dialect: recreated.dialect,
-                                                       events: recreated.events, options: options, kind: "QueuePool",
-                                                       connectionLimit: recreated.connectionLimit, driverExecutor: .some(recreated.driverExecutor),
-                                                       driverIsAsync: recreated.driverIsAsync))
+            return try! QueuePool(
+                poolSize: size, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO,
+                context: PoolContext(
+                    creator: recreated.creator, dialect: recreated.dialect,
+                    events: recreated.events, options: options, kind: "QueuePool",
+                    connectionLimit: recreated.connectionLimit, driverExecutor: .some(recreated.driverExecutor),
+                    driverIsAsync: recreated.driverIsAsync))
         }
     }
 
@@ -336,8 +342,9 @@ extension QueuePool where Connection: DBAPIConnection {
         options: PoolOptions = PoolOptions(),
         creator: @escaping @Sendable () throws -> Connection
     ) throws {
-        try self.init(poolSize: poolSize, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO,
-                      options: options, dialect: DefaultDialect<Connection>(), creator: creator)
+        try self.init(
+            poolSize: poolSize, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO,
+            options: options, dialect: DefaultDialect<Connection>(), creator: creator)
     }
 
     /// Creates a QueuePool over ``DefaultDialect``, with a creator that receives the record.
@@ -346,7 +353,8 @@ extension QueuePool where Connection: DBAPIConnection {
         options: PoolOptions = PoolOptions(),
         creator: @escaping @Sendable (ConnectionRecord<Connection>) throws -> Connection
     ) throws {
-        try self.init(poolSize: poolSize, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO,
-                      options: options, dialect: DefaultDialect<Connection>(), creator: creator)
+        try self.init(
+            poolSize: poolSize, maxOverflow: maxOverflow, timeout: timeout, useLIFO: useLIFO,
+            options: options, dialect: DefaultDialect<Connection>(), creator: creator)
     }
 }
