@@ -25,8 +25,8 @@ import Darwin
 ///
 /// A pool makes its own executor from ``PoolOptions/driverThreads``; pass
 /// ``DriverThreads/shared(_:)`` to let several pools share one.
-// @unchecked Sendable: `jobs`, `threads`, `idleThreads`, `spinning`, `spinClaims` and `retiring`
-// are read and written only while holding `mutex`; `wakeUp` is used only with `mutex` held;
+// @unchecked Sendable: `jobs`, `threads`, `idleThreads`, `wakeUpsPending`, `spinning`,
+// `spinClaims` and `retiring` are read and written only while holding `mutex`; `wakeUp` is used only with `mutex` held;
 // `queued` is atomic; the rest is immutable.
 public final class DriverExecutor: TaskExecutor, @unchecked Sendable {
     /// The most threads this executor runs at once; `nil` is no limit.
@@ -46,6 +46,8 @@ public final class DriverExecutor: TaskExecutor, @unchecked Sendable {
     private var jobs = RingBuffer<Job>(initialCapacity: 16)
     private var threads = 0
     private var idleThreads = 0
+    /// Idle threads signalled for a job and not yet awake: a push counts on each idle thread once.
+    private var wakeUpsPending = 0
     /// Threads that ran out of work and watch `queued` for a while before they sleep, and how
     /// many of them pushed jobs already count on (so that a push relies on each spinner once).
     private var spinning = 0
@@ -150,7 +152,8 @@ public final class DriverExecutor: TaskExecutor, @unchecked Sendable {
                 spinClaims += 1
                 return false
             }
-            if idleThreads > 0 {
+            if idleThreads > wakeUpsPending {
+                wakeUpsPending += 1
                 pthread_cond_signal(wakeUp)
                 return false
             }
@@ -205,6 +208,8 @@ public final class DriverExecutor: TaskExecutor, @unchecked Sendable {
             idleThreads += 1
             let timedOut = waitForWork()
             idleThreads -= 1
+            // Whatever woke it, it looks at the queue next, so it takes over a pending wake-up.
+            if wakeUpsPending > 0 { wakeUpsPending -= 1 }
             if timedOut && jobs.isEmpty { break }
         }
         threads -= 1
