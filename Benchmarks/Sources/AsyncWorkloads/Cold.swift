@@ -69,9 +69,16 @@ func sqliteWriters(driverThreads: DriverThreads) async -> (gapMs: Double, failur
             for i in 1...3 {
                 group.addTask {
                     do {
-                        try await pool.withConnection { fairy in try fairy.connection.execute("INSERT INTO t VALUES (\(i))") }
+                        try await pool.withConnection { fairy in
+                            // BEGIN IMMEDIATE waits for the write lock in the busy handler; a
+                            // bare INSERT may instead fail at once when its read snapshot is stale.
+                            try fairy.connection.execute("BEGIN IMMEDIATE")
+                            try fairy.connection.execute("INSERT INTO t VALUES (\(i))")
+                            try fairy.connection.execute("COMMIT")
+                        }
                     } catch {
                         failures.increment()
+                        FileHandle.standardError.write("(c) writer \(i) failed: \(error)\n".data(using: .utf8)!)
                     }
                 }
             }

@@ -3,7 +3,7 @@
 // as one markdown report. Run it through ../run-async, which starts a throwaway PostgreSQL
 // server (scripts/with-postgres) unless DBPOOL_POSTGRES_URL is already set.
 //
-//   AsyncWorkloads [--reps N] [--seconds S] [--skip-cost] [--only fairness [--think-us N] | --only cost]
+//   AsyncWorkloads [--reps N] [--seconds S] [--skip-cost] [--only fairness [--think-us N] | --only cost | --only select1]
 //
 // Every scenario is repeated N times (default 3), interleaved, and reported as the median with
 // the range in brackets; ratios are taken between medians of the same run.
@@ -77,9 +77,20 @@ func runAll() async {
     let url = ProcessInfo.processInfo.environment["DBPOOL_POSTGRES_URL"]
     let loadBefore = loadAverage()
     if args.only == "w1-inline-with" || args.only == "w1-executor-with" {
-        // For a profiler: 2 M cycles of one W1 async form, nothing else.
+        // W1 async withConnection and connect+close alone (ns per cycle), e.g. for a profiler.
         let pool = makeW1Pool(driverThreads: args.only == "w1-inline-with" ? .inline : .automatic)
-        print(await w1Async(pool, form: .withConnection, cycles: 2_000_000, reps: 1))
+        print(fmt(await w1Async(pool, form: .withConnection, cycles: 50_000, reps: 5), 0), fmt(await w1Async(pool, form: .connectClose, cycles: 50_000, reps: 5), 0))
+        return
+    }
+    if args.only == "select1", let url {
+        // Async SELECT 1 against PostgresClient only, interleaved.
+        for _ in 0..<args.reps {
+            let pool = try! await makePQPool(url: url)
+            let ours = await pqTasks(pool, tasks: 64, sql: "SELECT 1", duration: duration)
+            await pool.shutdown(gracePeriod: .seconds(2))
+            let theirs = try! await withPostgresClient(url: url) { await clientTasks($0, tasks: 64, sql: "SELECT 1", duration: duration) }
+            print("async SELECT 1: ours \(fmt(ours.perSecond, 0))/s, PostgresClient \(fmt(theirs.perSecond, 0))/s, ratio \(fmt(ours.perSecond / theirs.perSecond, 2))")
+        }
         return
     }
     if args.only == "cost" {
