@@ -58,6 +58,18 @@ let package = Package(
             path: "Benchmarks/PeerBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // Issue 13's heartbeat and real-PostgreSQL workloads; a plain executable (see ./run-async).
+        .executableTarget(
+            name: "AsyncWorkloads",
+            dependencies: [
+                "BenchSupport",
+                .product(name: "DBPool", package: "swift-db-pool"),
+                .product(name: "DBPoolPostgres", package: "swift-db-pool"),
+                .product(name: "DBPoolSQLite", package: "swift-db-pool"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // A tiny release driver for valgrind --tool=callgrind (no package-benchmark, no interposer).
         .executableTarget(
             name: "CallgrindDriver",

@@ -208,4 +208,23 @@ final class DriverThreadsTests: XCTestCase {
         // Work after that starts a thread again.
         try await pool.withConnection { _ in XCTAssertNotNil(DriverExecutor.current) }
     }
+
+    /// Jobs that arrive together each get a thread while the earlier ones block: a job counts on
+    /// an idle thread only once, even before that thread has woken up. (Each push used to count
+    /// on it, so the second and third job of a burst started no thread, and a later job could wait
+    /// behind threads blocked in the driver.)
+    func testJobsArrivingTogetherEachGetAThreadWhileEarlierOnesBlock() throws {
+        let executor = try DriverExecutor(maximumThreads: 6)
+        let warm = DispatchSemaphore(value: 0)
+        Task(executorPreference: executor) { warm.signal() }
+        warm.wait()
+        usleep(20_000)  // its one thread is asleep now
+        let release = DispatchSemaphore(value: 0)
+        let blockers = (0..<3).map { _ in Task(executorPreference: executor) { release.wait() } }
+        let fourth = DispatchSemaphore(value: 0)
+        Task(executorPreference: executor) { fourth.signal() }
+        let ran = fourth.wait(timeout: .now() + 5) == .success
+        for _ in blockers { release.signal() }
+        XCTAssertTrue(ran, "a job waited behind three jobs blocked on their threads (threads: \(executor.threadCount))")
+    }
 }

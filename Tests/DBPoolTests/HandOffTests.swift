@@ -167,6 +167,49 @@ final class HandOffTests: XCTestCase {
         }
     }
 
+    /// Issue 14 item 15: the window bounds overtaking by arrivals too. A record pooled for a
+    /// racer that has not come by the end of its window is not for whoever arrives next.
+    func testAnArrivalMayNotTakeAnIdleRecordOnceTheHeadHasWaitedTheWindow() {
+        let clock = ManualClock()
+        var (m, slots) = machine(["a"], window: .milliseconds(1), clock: clock)
+        let waiter = blocking()
+        queue(waiter, in: &m)
+        guard case .wakeRacer = m.release(slots[0]) else { return XCTFail("fresh head: woken") }
+        // The woken thread is slow to run (a busy machine): its window passes.
+        clock.advance(by: .milliseconds(2))
+        guard case .wait = m.acquire(enqueueing: nil, site: nil) else {
+            return XCTFail("an arrival overtook a head that has waited longer than the window")
+        }
+        XCTAssertEqual(m.blockingWaiterWoke(waiter, timedOut: false).0, .granted)
+        XCTAssertEqual(granted(waiter), "a")
+    }
+
+    /// Issue 14 item 15: records pooled while a racer was on its way, when a return then hands
+    /// the (late) racer a record directly, go to the waiters behind it, instead of staying idle
+    /// with nobody woken for them.
+    func testRecordsPooledForALateRacerGoToTheQueueWhenAReturnHandsItOne() {
+        let clock = ManualClock()
+        var (m, slots) = machine(["a", "b", "c"], window: .milliseconds(1), clock: clock)
+        let first = blocking(), second = blocking(), third = blocking()
+        queue(first, in: &m)
+        queue(second, in: &m)
+        queue(third, in: &m)
+        guard case .wakeRacer = m.release(slots[0]) else { return XCTFail("fresh head: woken") }
+        guard case .pooled = m.release(slots[1]) else { return XCTFail("a racer is on its way: pooled") }
+        clock.advance(by: .milliseconds(2))
+        let outcome = m.release(slots[2])
+        XCTAssertEqual(
+            [granted(first), granted(second), granted(third)], ["c", "a", "b"],
+            "the late racer is handed the record, and the idle records go to the waiters after it")
+        if case let .wake(woken) = outcome {
+            XCTAssertEqual(woken.map { ObjectIdentifier($0) }, [first, second, third].map { ObjectIdentifier($0) })
+        } else {
+            XCTFail("all three must be woken, got \(outcome)")
+        }
+        XCTAssertNil(m.racer)
+        XCTAssertEqual([m.checkedIn, m.checkedOut, m.waiting], [0, 3, 0])
+    }
+
     func testAnOverflowRecordThatWouldBeClosedGoesToTheHeadInstead() {
         let clock = ManualClock()
         var m = Machine(
@@ -182,7 +225,11 @@ final class HandOffTests: XCTestCase {
         queue(waiter, in: &m)
         queue(other, in: &m)
         guard case .wakeRacer = m.release(slots[0]) else { return XCTFail("room in the idle store: woken") }
-        guard case .handOff = m.release(slots[1]) else { return XCTFail("no room: handed on, not closed") }
+        guard case let .wake(woken) = m.release(slots[1]) else { return XCTFail("no room: handed on, not closed") }
+        XCTAssertEqual(granted(waiter), "b")
+        XCTAssertEqual(woken.count, 2)
+        XCTAssertTrue(woken.first === waiter)
+        XCTAssertTrue(woken.last === other && m.racer === other, "the record left idle wakes the next thread to come for it")
         XCTAssertEqual(m.open, 2)
     }
 

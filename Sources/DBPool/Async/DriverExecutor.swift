@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -24,8 +25,9 @@
 ///
 /// A pool makes its own executor from ``PoolOptions/driverThreads``; pass
 /// ``DriverThreads/shared(_:)`` to let several pools share one.
-// @unchecked Sendable: `jobs`, `threads`, `idleThreads` and `retiring` are read and written only
-// while holding `mutex`; `wakeUp` is used only with `mutex` held; the rest is immutable.
+// @unchecked Sendable: `jobs`, `threads`, `idleThreads`, `wakeUpsPending`, `spinning`,
+// `spinClaims` and `retiring` are read and written only while holding `mutex`; `wakeUp` is used only with `mutex` held;
+// `queued` is atomic; the rest is immutable.
 public final class DriverExecutor: TaskExecutor, @unchecked Sendable {
     /// The most threads this executor runs at once; `nil` is no limit.
     public let maximumThreads: Int?
@@ -44,7 +46,23 @@ public final class DriverExecutor: TaskExecutor, @unchecked Sendable {
     private var jobs = RingBuffer<Job>(initialCapacity: 16)
     private var threads = 0
     private var idleThreads = 0
+    /// Idle threads signalled for a job and not yet awake: a push counts on each idle thread once.
+    private var wakeUpsPending = 0
+    /// Threads that ran out of work and watch `queued` for a while before they sleep, and how
+    /// many of them pushed jobs already count on (so that a push relies on each spinner once).
+    private var spinning = 0
+    private var spinClaims = 0
+    /// `jobs.count`, readable without the mutex, for the spinners.
+    private let queued = Atomic<Int>(0)
     private var retiring = false
+
+    /// How long a thread that ran out of work watches for more before it sleeps. A job that
+    /// arrives meanwhile (the next cycle of the same task, typically, a few microseconds after
+    /// its previous job ended) starts without a wake-up: a sleeping thread costs the submitter a
+    /// system call and the job the thread's wake-up latency, several microseconds each. One
+    /// thread at a time spins, and it yields the processor between looks, so that on a busy
+    /// machine the spinning costs the threads with work little.
+    static let spinNanoseconds: Int64 = 25_000
 
     /// Creates an executor that starts threads on demand, up to `maximumThreads` (`nil`: no
     /// limit). Throws ``PoolError/invalidArgument(_:)`` for a limit below 1 or above
@@ -127,8 +145,15 @@ public final class DriverExecutor: TaskExecutor, @unchecked Sendable {
     private func push(_ job: Job) {
         let start: Bool = locked {
             jobs.pushBack(job)
+            queued.add(1, ordering: .relaxed)
             retiring = false
-            if idleThreads > 0 {
+            if spinning > spinClaims {
+                // A spinning thread will see it.
+                spinClaims += 1
+                return false
+            }
+            if idleThreads > wakeUpsPending {
+                wakeUpsPending += 1
                 pthread_cond_signal(wakeUp)
                 return false
             }
@@ -163,25 +188,51 @@ public final class DriverExecutor: TaskExecutor, @unchecked Sendable {
         pthread_setspecific(currentExecutorKey, me)
         setThreadName(threadName)
         pthread_mutex_lock(mutex)
+        var spun = false
         while true {
             if let job = jobs.popFront() {
+                queued.subtract(1, ordering: .relaxed)
                 pthread_mutex_unlock(mutex)
                 switch job {
                 case let .task(task): task.runSynchronously(on: asUnownedTaskExecutor())
                 case let .work(work): work()
                 }
                 pthread_mutex_lock(mutex)
+                spun = false
                 continue
             }
             if retiring { break }
+            if !spun && spinning == 0 {
+                spun = true
+                spinForWork()
+                continue
+            }
             idleThreads += 1
             let timedOut = waitForWork()
             idleThreads -= 1
+            // Whatever woke it, it looks at the queue next, so it takes over a pending wake-up.
+            if wakeUpsPending > 0 { wakeUpsPending -= 1 }
             if timedOut && jobs.isEmpty { break }
         }
         threads -= 1
         pthread_mutex_unlock(mutex)
         pthread_setspecific(currentExecutorKey, nil)
+    }
+
+    /// Watches `queued` for up to ``spinNanoseconds`` with `mutex` released (it is held on entry
+    /// and on return). On return the thread no longer counts as spinning, and it takes over one
+    /// claim a push made on the spinners, if any: it looks at the queue next, so the job behind
+    /// that claim is run, by this thread or by one that got there first.
+    private func spinForWork() {
+        spinning += 1
+        pthread_mutex_unlock(mutex)
+        let deadline = fineMonotonicNanoseconds() &+ Self.spinNanoseconds
+        while queued.load(ordering: .relaxed) == 0 && fineMonotonicNanoseconds() < deadline {
+            sched_yield()
+        }
+        pthread_mutex_lock(mutex)
+        spinning -= 1
+        if spinClaims > 0 { spinClaims -= 1 }
     }
 
     /// Waits on `wakeUp` (with `mutex` held) until signalled or the idle lifetime has passed.

@@ -16,7 +16,9 @@
 /// idle store and the head is woken (one at a time: the "racer") to come and take it, and a caller
 /// that is already running may take it first. Handing every record to a sleeping thread would make
 /// every checkout wait for a context switch once a queue forms (a convoy). Once the head has
-/// waited `overtakeWindow`, records go to the queue in order again, so nobody starves. With an
+/// waited `overtakeWindow`, records go to the queue in order again, so nobody starves: arrivals no
+/// longer take idle records, and records left idle for a racer that came too late go to the queue
+/// with the next return. With an
 /// `overtakeWindow` of zero, a new arrival is served at once only when nobody is queued.
 ///
 /// Connection creation: at most `maxConnecting` at once. With a backoff policy, after a failure
@@ -47,6 +49,9 @@ struct QueueStateMachine<Record: PoolSlot> {
         /// The record went back into the idle store while a blocking thread heads the queue:
         /// wake that thread, so it comes to take it (it is still queued).
         case wakeRacer(Waiter<Record>)
+        /// The record went to the head, and records left idle went to the waiters after it
+        /// (or woke a racer): wake them all.
+        case wake([Waiter<Record>])
         /// The record must be closed (the idle store is full, or the pool is shutting down);
         /// call `closed` once it is.
         case close(Record, CloseReason)
@@ -220,9 +225,12 @@ struct QueueStateMachine<Record: PoolSlot> {
     mutating func acquire(enqueueing waiter: Waiter<Record>?, site: CheckoutSite?) -> Acquire {
         guard phase == .running else { return .shutDown }
         // Idle records while callers are queued exist only under overtaking, where taking one
-        // is allowed (the racer that was woken for it simply finds one fewer).
-        if waiters.isEmpty || overtakeWindow > 0 {
-            if let record = popIdle() {
+        // is allowed while the head may still be overtaken (the racer that was woken for it
+        // simply finds one fewer), and never once the head has waited `overtakeWindow`.
+        if !idle.isEmpty {
+            var mayTake = true
+            if let head = waiters.head { mayTake = mayOvertake(head) }
+            if mayTake, let record = popIdle() {
                 if !record.needsConnect {
                     counters.checkouts += 1
                     record.noteCheckout(site: site)
@@ -280,7 +288,12 @@ struct QueueStateMachine<Record: PoolSlot> {
                 racer = head
                 return .wakeRacer(head)
             }
-            if hand(record, to: head) { return .handOff(head) }
+            if hand(record, to: head) {
+                // Records pooled for a racer that took longer than the window to come are still
+                // idle: they go to the queue in order now, not to whoever arrives next.
+                if !idle.isEmpty { return .wake([head] + settle()) }
+                return .handOff(head)
+            }
         }
         if roomInIdle {
             pool(record, restartingIdleTime: !pinged)

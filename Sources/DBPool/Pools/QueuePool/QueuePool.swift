@@ -283,6 +283,8 @@ public final class QueuePool<Connection>: Pool, RecordPool {
             break
         case let .handOff(waiter), let .wakeRacer(waiter):
             waiter.wake()
+        case let .wake(waiters):
+            wake(waiters)
         case let .close(record, reason):
             // The slot stays counted until the connection is really closed.
             record.close(reason: reason)
