@@ -135,7 +135,19 @@ extension Pool {
         _ body: (ConnectionFairy<Connection>) async throws -> sending R
     ) async throws -> sending R {
         let site = CheckoutSite(fileID: fileID, line: line)
-        let result = try await withTaskExecutorPreference(bodyExecutor, isolation: isolation) {
+        guard let executor = bodyExecutor else {
+            // Nothing to prefer (`.inline`, or an async driver): skip the preference's task
+            // bookkeeping and the result box, a large part of a cycle that does no other work.
+            let fairy = try await checkout(at: site)
+            defer { fairy.close() }
+            do {
+                return try await body(fairy)
+            } catch {
+                handleBodyError(error, fairy: fairy)
+                throw error
+            }
+        }
+        let result = try await withTaskExecutorPreference(executor, isolation: isolation) {
             let fairy = try await checkout(at: site)
             defer { fairy.close() }
             do {
