@@ -415,7 +415,10 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
         guard !soft else { return }
         box = nil
         counter = 0
-        finishReturn(transactionWasReset: false)
+        // Not kept for reuse: a holder goes on reading an invalidated fairy (`isValid`, `record`),
+        // and TSan caught a reuse racing such a read under chaos; invalidations are rare enough
+        // that the allocation a reuse would save does not matter.
+        finishReturn(transactionWasReset: false, reusable: false)
     }
 
     /// Separates the connection from the pool for good. The record goes straight back to the pool
