@@ -227,4 +227,20 @@ final class DriverThreadsTests: XCTestCase {
         for _ in blockers { release.signal() }
         XCTAssertTrue(ran, "a job waited behind three jobs blocked on their threads (threads: \(executor.threadCount))")
     }
+
+    /// Before: a job's last reference was released under the executor's lock, so a pool freed by
+    /// its own offloaded return (its deinit retires the idle threads, which takes that lock)
+    /// deadlocked the driver thread.
+    func testAPoolFreedByItsOwnOffloadedReturnDoesNotDeadlock() async throws {
+        weak var weakPool: QueuePool<MockConnection>?
+        do {
+            let pool = try QueuePool(options: quietOptions, dialect: MockDialect(), creator: MockDBAPI().creator())
+            weakPool = pool
+            // Dropped without close(): the deinit hands the return to a driver thread, in a job
+            // that holds the pool until it is released.
+            _ = try await pool.connect()
+        }
+        let freed = await Harness.waitUntil(.seconds(5)) { weakPool == nil }
+        XCTAssertTrue(freed, "the pool's deinit finished on the driver thread")
+    }
 }

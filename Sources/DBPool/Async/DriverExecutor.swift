@@ -190,13 +190,14 @@ public final class DriverExecutor: TaskExecutor, @unchecked Sendable {
         pthread_mutex_lock(mutex)
         var spun = false
         while true {
-            if let job = jobs.popFront() {
+            var job = jobs.popFront()
+            if job != nil {
                 queued.subtract(1, ordering: .relaxed)
                 pthread_mutex_unlock(mutex)
-                switch job {
-                case let .task(task): task.runSynchronously(on: asUnownedTaskExecutor())
-                case let .work(work): work()
-                }
+                // The job is moved out and released by this statement, before the lock is taken
+                // again: releasing it may free what it held (a pool's last reference, whose deinit
+                // calls retireIdleThreads), and that must not happen under `mutex`.
+                run(job.take()!)
                 pthread_mutex_lock(mutex)
                 spun = false
                 continue
@@ -217,6 +218,13 @@ public final class DriverExecutor: TaskExecutor, @unchecked Sendable {
         threads -= 1
         pthread_mutex_unlock(mutex)
         pthread_setspecific(currentExecutorKey, nil)
+    }
+
+    private func run(_ job: Job) {
+        switch job {
+        case let .task(task): task.runSynchronously(on: asUnownedTaskExecutor())
+        case let .work(work): work()
+        }
     }
 
     /// Watches `queued` for up to ``spinNanoseconds`` with `mutex` released (it is held on entry
