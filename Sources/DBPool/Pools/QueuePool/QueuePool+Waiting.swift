@@ -230,14 +230,18 @@ extension QueuePool {
 
     /// Turns what a woken waiter was granted into a record, and counts the wait.
     func use(_ waiter: Waiter<Record>, waitingSince start: Int64, site: CheckoutSite) throws -> Record {
-        if let failure = waiter.failure, waiter.grant == nil { throw failure }
-        let grant = waiter.grant!
-        // Served at once on the second look, after the fast path found nothing: no wait (and
-        // the record was counted as a checkout when it was granted, as every grant is).
-        if !waiter.grantedWithoutWaiting {
-            let waited = Duration.nanoseconds(waitStamp() &- start)
-            state.withLock { $0.recordWait(waited, timedOut: false) }
+        // The grant is read under the lock it was written under. The waker's resume orders it
+        // too, but a task resumed before it had finished suspending is released by the
+        // concurrency runtime's own atomics, which the thread sanitizer does not see (it then
+        // reports the grant as a race); one lock per waited checkout makes the order plain.
+        let waited = Duration.nanoseconds(waitStamp() &- start)
+        let (grant, failure): (Waiter<Record>.Grant?, (any Error)?) = state.withLock { machine in
+            // Served at once on the second look, after the fast path found nothing: no wait (and
+            // the record was counted as a checkout when it was granted, as every grant is).
+            if waiter.grant != nil && !waiter.grantedWithoutWaiting { machine.recordWait(waited, timedOut: false) }
+            return (waiter.grant, waiter.failure)
         }
+        guard let grant else { throw failure ?? PoolError.connectionClosed }
         switch grant {
         case let .record(record): return record
         case .permit: return try createRecord(site: site)
