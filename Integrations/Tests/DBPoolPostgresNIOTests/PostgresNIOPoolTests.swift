@@ -110,6 +110,9 @@ final class PostgresNIOPoolTests: XCTestCase {
     }
 
     func testAServerRestartWhile64TasksUseThePool() async throws {
+        // Passed 5 of 5 runs on a quiet machine, but hung twice in CI with no pool or driver
+        // thread blocked: some task's query on a connection the restart killed never completes.
+        try skipUnlessKnownHangsEnabled("a query on a connection the server restart killed never completes")
         let name = "dbpool-nio-restart"
         let pool = try await makePool(name, size: 8, timeout: .seconds(5)) { $0.prePing = true }
         let tally = Tally()
@@ -173,7 +176,7 @@ private final class Tally: Sendable {
     let stop = Atomic<Bool>(false)
 }
 
-/// Two scenarios hang today (see the issue 15 report): they run only with
+/// Scenarios that hang today (see the issue 15 note): they run only with
 /// DBPOOL_NIO_KNOWN_HANGS=1, so that CI stays bounded while they are investigated.
 func skipUnlessKnownHangsEnabled(_ symptom: String) throws {
     guard ProcessInfo.processInfo.environment["DBPOOL_NIO_KNOWN_HANGS"] == "1" else {
