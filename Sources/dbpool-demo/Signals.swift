@@ -63,7 +63,7 @@ enum StopSignals {
 /// signal handler may not allocate or take locks.
 let emergencyCleanup = EmergencyCleanup()
 
-// @unchecked Sendable: `storage` is written only by `register`, on the main thread, before the
+// Safety of the unchecked Sendable below: `storage` is written only by `register`, on the main thread, before the
 // new slot count is published with release ordering; the signal handler reads only slots below
 // the count it loads with acquire ordering, and a published slot never changes.
 final class EmergencyCleanup: @unchecked Sendable {

@@ -1,8 +1,8 @@
 /// Carries a `sending` result out of a closure whose result type is not `sending`
 /// (`withTaskExecutorPreference`'s), so that `withConnection` can return it as `sending` again.
-// @unchecked Sendable: the value comes from a `sending` result, so nothing else refers to it, and
-// it is taken out exactly once, by the one caller the box is returned to.
 @usableFromInline
+// Unchecked Sendable, safe because: the value comes from a `sending` result, so nothing else refers to it, and
+// it is taken out exactly once, by the one caller the box is returned to.
 struct SendingBox<Value>: @unchecked Sendable {
     @usableFromInline var value: Value
 
