@@ -26,15 +26,12 @@ extension QueuePool {
     /// without a connection.
     func reconnectForCheckout(_ record: Record) throws -> Record {
         do {
-            try record.reconnect()
+            try reportingReconnect(of: record) { try record.reconnect() }
         } catch {
-            let creatorFailure = record.lastCreatorFailure
-            connectFinished(creatorFailure) { $0.reconnectFinished(creatorFailure: creatorFailure, random: $1) }
             record.addHolder()
             Checkout.fail(record, pool: self, error: error)
             throw error
         }
-        connectFinished(nil) { $0.reconnectFinished(creatorFailure: nil, random: $1) }
         return record
     }
 
@@ -44,27 +41,30 @@ extension QueuePool {
     @usableFromInline
     func reconnectDuringCheckout(_ record: Record) throws -> ConnectionBox<Connection> {
         state.withLock { $0.reconnectStarted() }
-        do {
-            let box = try record.getConnectionBox()
-            connectFinished(nil) { $0.reconnectFinished(creatorFailure: nil, random: $1) }
-            return box
-        } catch {
-            let creatorFailure = record.lastCreatorFailure
-            connectFinished(creatorFailure) { $0.reconnectFinished(creatorFailure: creatorFailure, random: $1) }
-            throw error
-        }
+        return try reportingReconnect(of: record) { try record.getConnectionBox() }
     }
 
     /// A reconnect the maintenance thread makes (minIdle, a backoff probe, a keep-alive
     /// replacement), with its permit taken. A failure leaves the record without a connection.
     func reconnectInBackground(_ record: Record) {
         do {
-            try record.reconnect()
+            try reportingReconnect(of: record) { try record.reconnect() }
+        } catch {
+            record.invalidate(error)
+        }
+    }
+
+    /// Runs `reconnect` (an existing record's connect, its permit already taken) and reports
+    /// the outcome to the machine, with the creator's error when it failed, then rethrows.
+    private func reportingReconnect<T>(of record: Record, _ reconnect: () throws -> T) throws -> T {
+        do {
+            let result = try reconnect()
             connectFinished(nil) { $0.reconnectFinished(creatorFailure: nil, random: $1) }
+            return result
         } catch {
             let creatorFailure = record.lastCreatorFailure
             connectFinished(creatorFailure) { $0.reconnectFinished(creatorFailure: creatorFailure, random: $1) }
-            record.invalidate(error)
+            throw error
         }
     }
 
