@@ -2,41 +2,23 @@ import CSQLite3
 import DBPool
 import DBPoolSQLite
 import Foundation
-import Synchronization
 import XCTest
 
-/// Adapter-level tests of ``SQLiteConnection``, ``SQLiteError`` and ``SQLiteDialect``, without a pool.
+/// ``SQLiteConnection`` and ``SQLiteDialect`` without a pool: statements and rows, transactions,
+/// close, simulated disconnects and the ping.
 final class SQLiteConnectionTests: XCTestCase {
-    private var tempDirectory: URL!
+    private var directory: TemporaryDirectory!
 
     override func setUpWithError() throws {
-        tempDirectory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("dbpool-sqlite-tests-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: tempDirectory, withIntermediateDirectories: true)
+        directory = try TemporaryDirectory()
     }
 
-    override func tearDownWithError() throws {
-        if let tempDirectory { try? FileManager.default.removeItem(at: tempDirectory) }
+    override func tearDown() {
+        directory?.remove()
     }
 
     private func tempPath(_ name: String = "test.db") -> String {
-        tempDirectory.appendingPathComponent(name).path
-    }
-
-    /// Runs `body`, expecting a ``SQLiteError``, and returns it.
-    private func expectSQLiteError(
-        _ body: () throws -> Void, file: StaticString = #filePath,
-        line: UInt = #line
-    ) -> SQLiteError? {
-        do {
-            try body()
-            XCTFail("expected a SQLiteError, nothing was thrown", file: file, line: line)
-        } catch let error as SQLiteError {
-            return error
-        } catch {
-            XCTFail("expected a SQLiteError, got \(type(of: error)): \(error)", file: file, line: line)
-        }
-        return nil
+        directory.path(name)
     }
 
     // MARK: - execute / query
@@ -85,91 +67,6 @@ final class SQLiteConnectionTests: XCTestCase {
         defer { try? reader.close() }
         XCTAssertEqual(try reader.query("SELECT v FROM t"), [["persisted"]])
         XCTAssertEqual(reader.path, path)
-    }
-
-    // MARK: - errors
-
-    func testSyntaxErrorCarriesCodeAndMessageAndIsNotDisconnect() throws {
-        let conn = try SQLiteConnection(path: ":memory:")
-        defer { try? conn.close() }
-        for run in [{ try conn.execute("SELEC 1") }, { _ = try conn.query("SELEC 1") }] {
-            let error = try XCTUnwrap(expectSQLiteError(run))
-            XCTAssertEqual(error.code, SQLITE_ERROR)
-            XCTAssertTrue(error.message.contains("syntax error"), error.message)
-            XCTAssertTrue(error.description.contains("syntax error"), error.description)
-            XCTAssertFalse(error.connectionClosed)
-            XCTAssertFalse(SQLiteDialect().isDisconnect(error, connection: conn))
-        }
-        // The connection is still usable.
-        XCTAssertEqual(try conn.query("SELECT 1"), [["1"]])
-    }
-
-    func testConstraintErrorHasExtendedCode() throws {
-        let conn = try SQLiteConnection(path: ":memory:")
-        defer { try? conn.close() }
-        try conn.execute("CREATE TABLE t(x UNIQUE); INSERT INTO t VALUES (1)")
-        let error = try XCTUnwrap(expectSQLiteError { try conn.execute("INSERT INTO t VALUES (1)") })
-        XCTAssertEqual(error.code, SQLITE_CONSTRAINT)
-        XCTAssertEqual(error.extendedCode, 2067)  // SQLITE_CONSTRAINT_UNIQUE
-        XCTAssertTrue(error.message.contains("UNIQUE"), error.message)
-        XCTAssertFalse(SQLiteDialect().isDisconnect(error, connection: conn))
-
-        // An error raised while stepping (not while preparing) is reported too.
-        let stepError = try XCTUnwrap(expectSQLiteError { _ = try conn.query("INSERT INTO t VALUES (1) RETURNING x") })
-        XCTAssertEqual(stepError.code, SQLITE_CONSTRAINT)
-    }
-
-    func testOpenFailureIsCantOpenAndADisconnect() throws {
-        let error = try XCTUnwrap(
-            expectSQLiteError {
-                _ = try SQLiteConnection(path: tempPath("missing-dir/sub/x.db"))
-            })
-        XCTAssertEqual(error.code, SQLITE_CANTOPEN)
-        XCTAssertTrue(error.message.contains("missing-dir"), error.message)
-        XCTAssertTrue(SQLiteDialect().isDisconnect(error, connection: nil))
-    }
-
-    func testNotADatabaseIsADisconnect() throws {
-        let path = tempPath("garbage.db")
-        try Data(repeating: 0x5A, count: 4096).write(to: URL(fileURLWithPath: path))
-        let conn = try SQLiteConnection(path: path)  // SQLite opens lazily
-        defer { try? conn.close() }
-        let error = try XCTUnwrap(expectSQLiteError { _ = try conn.query("SELECT * FROM sqlite_master") })
-        XCTAssertEqual(error.code, SQLITE_NOTADB)
-        XCTAssertTrue(SQLiteDialect().isDisconnect(error, connection: conn))
-        // `SELECT 1` never reads the file, so the ping cannot see this; it only detects a
-        // closed or disconnected handle (documented on SQLiteDialect.doPing).
-        XCTAssertTrue(try SQLiteDialect().doPing(conn))
-    }
-
-    func testIsDisconnectClassification() throws {
-        let dialect = SQLiteDialect()
-        let disconnects: [Int32] = [
-            SQLITE_IOERR, 266 /* IOERR_READ */, 3338 /* IOERR_FSYNC */,
-            SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_CANTOPEN
-        ]
-        for code in disconnects {
-            XCTAssertTrue(dialect.isDisconnect(SQLiteError(code: code, message: "x"), connection: nil), "\(code)")
-        }
-        XCTAssertEqual(SQLiteError(code: 266, message: "x").code, SQLITE_IOERR)
-        XCTAssertEqual(SQLiteError(code: 266, message: "x").extendedCode, 266)
-        let others: [Int32] = [
-            SQLITE_ERROR, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CONSTRAINT, SQLITE_FULL,
-            SQLITE_READONLY, SQLITE_MISUSE
-        ]
-        for code in others {
-            XCTAssertFalse(dialect.isDisconnect(SQLiteError(code: code, message: "x"), connection: nil), "\(code)")
-        }
-        struct Other: Error {}
-        XCTAssertFalse(dialect.isDisconnect(Other(), connection: nil))
-        XCTAssertFalse(dialect.isDisconnect(PoolError.connectionClosed, connection: nil))
-
-        // SQLITE_MISUSE counts only when the connection it came from is closed.
-        let conn = try SQLiteConnection(path: ":memory:")
-        let misuse = SQLiteError(code: SQLITE_MISUSE, message: "bad parameter or other API misuse")
-        XCTAssertFalse(dialect.isDisconnect(misuse, connection: conn))
-        try conn.close()
-        XCTAssertTrue(dialect.isDisconnect(misuse, connection: conn))
     }
 
     // MARK: - transactions
@@ -315,88 +212,4 @@ final class SQLiteConnectionTests: XCTestCase {
         try dialect.doClose(conn)
         XCTAssertTrue(conn.isClosed)
     }
-
-    // MARK: - busy timeout and concurrency
-
-    func testBusyTimeoutIsConfigurable() throws {
-        let path = tempPath()
-        let holder = try SQLiteConnection(path: path)
-        defer { try? holder.close() }
-        try holder.execute("CREATE TABLE t(x); BEGIN IMMEDIATE; INSERT INTO t VALUES (1)")
-
-        // No wait at all: SQLITE_BUSY at once, which is not a disconnect.
-        let impatient = try SQLiteConnection(path: path, busyTimeout: .zero)
-        defer { try? impatient.close() }
-        let clock = ContinuousClock()
-        var start = clock.now
-        let busy = try XCTUnwrap(expectSQLiteError { try impatient.execute("INSERT INTO t VALUES (2)") })
-        XCTAssertEqual(busy.code, SQLITE_BUSY)
-        XCTAssertFalse(SQLiteDialect().isDisconnect(busy, connection: impatient))
-        XCTAssertLessThan(clock.now - start, .milliseconds(250))
-
-        // A short timeout waits about that long before giving up.
-        let patient = try SQLiteConnection(path: path, busyTimeout: .milliseconds(600))
-        defer { try? patient.close() }
-        start = clock.now
-        let late = try XCTUnwrap(expectSQLiteError { try patient.execute("INSERT INTO t VALUES (3)") })
-        XCTAssertEqual(late.code, SQLITE_BUSY)
-        XCTAssertGreaterThanOrEqual(clock.now - start, .milliseconds(500))
-
-        // Once the lock is released, the waiting connection gets through.
-        try holder.commit()
-        try patient.execute("INSERT INTO t VALUES (3)")
-        XCTAssertEqual(try holder.query("SELECT count(*) FROM t"), [["2"]])
-    }
-
-    func testConcurrentWritersWithBusyTimeout() throws {
-        let path = tempPath("concurrent.db")
-        let setup = try SQLiteConnection(path: path)
-        try setup.execute("CREATE TABLE t(thread INTEGER, i INTEGER, PRIMARY KEY (thread, i))")
-        try setup.close()
-
-        let threadCount = 4
-        let iterations = 40
-        let failures = Failures()
-        let done = DispatchSemaphore(value: 0)
-        for thread in 0..<threadCount {
-            let worker = Thread {
-                defer { done.signal() }
-                do {
-                    // Each thread has its own connection; the default 5 s busy timeout serialises them.
-                    let conn = try SQLiteConnection(path: path)
-                    defer { try? conn.close() }
-                    for i in 0..<iterations {
-                        if i.isMultiple(of: 2) {
-                            // Autocommit insert.
-                            try conn.execute("INSERT INTO t VALUES (\(thread), \(i))")
-                        } else {
-                            // An explicit write transaction, committed through the DB-API method.
-                            try conn.execute("BEGIN IMMEDIATE; INSERT INTO t VALUES (\(thread), \(i))")
-                            _ = try conn.query("SELECT count(*) FROM t WHERE thread = \(thread)")
-                            try conn.commit()
-                        }
-                    }
-                } catch {
-                    failures.append("thread \(thread): \(error)")
-                }
-            }
-            worker.start()
-        }
-        for _ in 0..<threadCount {
-            XCTAssertEqual(done.wait(timeout: .now() + 60), .success, "a writer thread did not finish in 60 s")
-        }
-        XCTAssertEqual(failures.all, [])
-
-        let check = try SQLiteConnection(path: path)
-        defer { try? check.close() }
-        XCTAssertEqual(try check.query("SELECT count(*) FROM t"), [["\(threadCount * iterations)"]])
-        XCTAssertEqual(try check.query("SELECT count(DISTINCT thread) FROM t"), [["\(threadCount)"]])
-    }
-}
-
-/// Failure messages collected from worker threads.
-final class Failures: Sendable {
-    private let messages = Mutex<[String]>([])
-    func append(_ message: String) { messages.withLock { $0.append(message) } }
-    var all: [String] { messages.withLock { $0 } }
 }
