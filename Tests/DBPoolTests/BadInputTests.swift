@@ -31,48 +31,6 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(pool.waiting, 0, file: file, line: line)
     }
 
-    private func assertInvalidArgument(_ naming: String, _ value: String, file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) {
-        XCTAssertThrowsError(try body(), file: file, line: line) { error in
-            guard case let PoolError.invalidArgument(message)? = error as? PoolError else {
-                return XCTFail("expected PoolError.invalidArgument, got \(error)", file: file, line: line)
-            }
-            XCTAssertTrue(message.contains(naming) && message.contains(value), "message should name \(naming) and \(value): \(message)", file: file, line: line)
-        }
-    }
-
-    // MARK: Row 1: invalid configuration values
-
-    func testInvalidPoolSizeThrowsInvalidArgumentNamingIt() {
-        let dbapi = MockDBAPI()
-        assertInvalidArgument("poolSize", "-1") { _ = try QueuePool(poolSize: -1, options: quietOptions, dialect: MockDialect(), creator: dbapi.creator()) }
-        assertInvalidArgument("poolSize", "0") { _ = try SingletonThreadPool(poolSize: 0, options: quietOptions, dialect: MockDialect(), creator: dbapi.creator()) }
-        XCTAssertEqual(dbapi.connectCount, 0, "a rejected pool never connects")
-    }
-
-    func testInvalidMaxOverflowThrowsInvalidArgumentNamingIt() {
-        let dbapi = MockDBAPI()
-        assertInvalidArgument("maxOverflow", "-2") { _ = try QueuePool(maxOverflow: -2, options: quietOptions, dialect: MockDialect(), creator: dbapi.creator()) }
-        XCTAssertEqual(dbapi.connectCount, 0)
-    }
-
-    func testInvalidTimeoutThrowsInvalidArgumentNamingIt() {
-        let dbapi = MockDBAPI()
-        assertInvalidArgument("timeout", "-1") { _ = try QueuePool(timeout: .seconds(-1), options: quietOptions, dialect: MockDialect(), creator: dbapi.creator()) }
-        XCTAssertEqual(dbapi.connectCount, 0)
-    }
-
-    func testInvalidRecycleThrowsInvalidArgumentForEveryPoolKind() {
-        let dbapi = MockDBAPI()
-        let options = PoolOptions(recycle: .seconds(-1), logHandler: .disabled)
-        let dialect = MockDialect()
-        assertInvalidArgument("recycle", "-1") { _ = try QueuePool(options: options, dialect: dialect, creator: dbapi.creator()) }
-        assertInvalidArgument("recycle", "-1") { _ = try NullPool(options: options, dialect: dialect, creator: dbapi.creator()) }
-        assertInvalidArgument("recycle", "-1") { _ = try StaticPool(options: options, dialect: dialect, creator: dbapi.creator()) }
-        assertInvalidArgument("recycle", "-1") { _ = try AssertionPool(options: options, dialect: dialect, creator: dbapi.creator()) }
-        assertInvalidArgument("recycle", "-1") { _ = try SingletonThreadPool(options: options, dialect: dialect, creator: dbapi.creator()) }
-        XCTAssertEqual(dbapi.connectCount, 0)
-    }
-
     // MARK: Row 2: close() twice
 
     func testCloseTwiceIsASilentNoOp() throws {

@@ -3,10 +3,6 @@ import DBPoolTesting
 import Synchronization
 import XCTest
 
-// Issue 14 items 8-12 and issue 20 item 3: where a user of SQLAlchemy's pool would see different
-// events, driver calls or counters, and a fairy that still touched a connection its record had
-// closed.
-
 private struct Fixture {
     let dbapi = MockDBAPI()
     let log = MockCallLog()
@@ -22,10 +18,13 @@ private struct Fixture {
     }
 }
 
+/// Where a user of SQLAlchemy's pool would otherwise see different events, driver calls or
+/// counters: a fairy whose record closed its connection under it, the order in which dispose()
+/// closes idle connections, and what the statistics count.
 final class FidelityTests: XCTestCase {
     // MARK: A record that closed its connection under a checked-out fairy
 
-    /// Issue 14 item 10: SQLAlchemy's garbage-collection path finalises with the record's
+    /// SQLAlchemy's garbage-collection path finalises with the record's
     /// connection, which is gone, so it fires only `checkin` with no connection and the driver
     /// sees `close()` alone; no `reset`, no rollback of the closed connection.
     func testDroppedFairyWhoseRecordWasInvalidatedOnlyChecksIn() throws {
@@ -43,7 +42,7 @@ final class FidelityTests: XCTestCase {
         XCTAssertEqual(f.pool.checkedOut, 0)
     }
 
-    /// Issue 20 item 3: the explicit close of the same fairy. Once the record has closed the
+    /// The explicit close of the same fairy. Once the record has closed the
     /// connection the fairy says it is no longer valid, and its close() does not call the driver.
     func testClosingFairyWhoseRecordWasInvalidatedDoesNotTouchTheConnection() throws {
         let f = try Fixture(poolSize: 1)
@@ -83,7 +82,7 @@ final class FidelityTests: XCTestCase {
         XCTAssertEqual(f.pool.checkedIn, 1)
     }
 
-    /// Issue 14 item 11: SQLAlchemy's detach() fires `detach` with the fairy's own connection even
+    /// SQLAlchemy's detach() fires `detach` with the fairy's own connection even
     /// when the record was hard-invalidated first, and the record goes back to the pool. The
     /// connection is already closed, so closing the detached fairy calls nothing on it.
     func testDetachAfterRecordInvalidationFiresDetachWithTheFairysConnection() throws {
@@ -126,7 +125,7 @@ final class FidelityTests: XCTestCase {
 
     // MARK: dispose() order
 
-    /// Issue 14 item 12: SQLAlchemy's dispose() takes idle connections out of the queue one by
+    /// SQLAlchemy's dispose() takes idle connections out of the queue one by
     /// one, so under LIFO the most recently returned is closed first, and under FIFO the oldest.
     func testDisposeClosesIdleConnectionsInCheckoutOrder() throws {
         for lifo in [true, false] {
@@ -144,7 +143,7 @@ final class FidelityTests: XCTestCase {
 
     // MARK: Statistics
 
-    /// Issue 14 item 8: every pool kind counts its successful checkouts, and only those.
+    /// Every pool kind counts its successful checkouts, and only those.
     /// (QueuePool has its own tests: it counts in its state machine.)
     func testEveryPoolKindCountsSuccessfulCheckoutsOnly() throws {
         let options = PoolOptions(logHandler: .disabled)
@@ -168,7 +167,7 @@ final class FidelityTests: XCTestCase {
         }
     }
 
-    /// Issue 14 item 8: a checkout whose connect fails is not counted either.
+    /// A checkout whose connect fails is not counted either.
     func testCheckoutWhoseConnectFailsIsNotCounted() throws {
         let dbapi = MockDBAPI()
         let pool = try NullPool(options: PoolOptions(logHandler: .disabled), dialect: MockDialect(), creator: dbapi.creator())
@@ -190,7 +189,7 @@ final class FidelityTests: XCTestCase {
         XCTAssertEqual(pool.statistics.checkouts, 1)
     }
 
-    /// Issue 14 item 9: `statistics.overflow` counts connections beyond poolSize and is never
+    /// `statistics.overflow` counts connections beyond poolSize and is never
     /// negative, while `QueuePool.overflow` keeps SQLAlchemy's signed value.
     func testStatisticsOverflowIsConnectionsBeyondPoolSize() throws {
         let pool = try QueuePool(
@@ -203,32 +202,5 @@ final class FidelityTests: XCTestCase {
         XCTAssertEqual(pool.statistics.overflow, 1)
         held.forEach { $0.close() }
         XCTAssertEqual(pool.statistics.overflow, 0)
-    }
-
-    // MARK: keepAlive needs a ping
-
-    /// Issue 14 item 5: keepAlive over a dialect that cannot ping would close and reopen every
-    /// healthy idle connection each interval; the pool refuses it at construction.
-    func testKeepAliveWithADialectThatCannotPingIsRejected() throws {
-        XCTAssertFalse(DefaultDialect<MockConnection>().supportsPing)
-        XCTAssertTrue(MockDialect().supportsPing)
-        let dbapi = MockDBAPI()
-        XCTAssertThrowsError(
-            try QueuePool(
-                options: PoolOptions(logHandler: .disabled, keepAlive: .seconds(30)),
-                creator: dbapi.creator())
-        ) { error in
-            guard case let .invalidArgument(message)? = error as? PoolError else {
-                return XCTFail("expected invalidArgument, got \(error)")
-            }
-            XCTAssertTrue(message.contains("keepAlive"), message)
-            XCTAssertTrue(message.contains("ping"), message)
-        }
-        XCTAssertEqual(dbapi.connectCount, 0)
-        // The same option over a dialect that pings is accepted.
-        let pool = try QueuePool(
-            options: PoolOptions(logHandler: .disabled, keepAlive: .seconds(30)),
-            dialect: MockDialect(), creator: dbapi.creator())
-        try pool.connect().close()
     }
 }

@@ -426,38 +426,4 @@ final class LifecycleTests: XCTestCase {
         }
         XCTAssertTrue(Harness.eventually { weakPool == nil })
     }
-
-    // MARK: Validation
-
-    func testLifecycleOptionsAreValidated() {
-        func message(_ configure: (inout PoolOptions) -> Void, poolSize: Int = 4) -> String? {
-            do {
-                _ = try makePool(poolSize, dbapi: MockDBAPI(), configure: configure)
-                return nil
-            } catch let PoolError.invalidArgument(message) {
-                return message
-            } catch {
-                return "\(error)"
-            }
-        }
-        XCTAssertEqual(message({ $0.minIdle = 5 }), "minIdle must be between 0 and poolSize (4); got 5")
-        XCTAssertEqual(message({ $0.minIdle = -1 }), "minIdle must be between 0 and 1000000; got -1")
-        XCTAssertEqual(message({ $0.maxConnecting = 0 }), "maxConnecting must be >= 1; got 0")
-        XCTAssertEqual(message({ $0.recycleJitter = 0.6 }), "recycleJitter must be between 0 and 0.5 (a fraction of recycle); got 0.6")
-        XCTAssertEqual(message({ $0.maxUsage = 0 }), "maxUsage must be nil (unlimited) or >= 1; got 0")
-        XCTAssertEqual(message({ $0.idleTimeout = .zero }), "idleTimeout must be nil (off) or a duration > 0 seconds; got 0.0 seconds")
-        XCTAssertEqual(message({ $0.keepAlive = .seconds(-1) }), "keepAlive must be nil (off) or a duration > 0 seconds; got -1.0 seconds")
-        XCTAssertEqual(message({ $0.connectBackoff = ConnectBackoff(initial: .zero) }), "connectBackoff.initial must be > 0 seconds; got 0.0 seconds")
-        XCTAssertEqual(message({ $0.connectBackoff = ConnectBackoff(jitter: 2) }), "connectBackoff.jitter must be between 0 and 1; got 2.0")
-        XCTAssertThrowsError(try NullPool(options: PoolOptions(minIdle: 1), dialect: MockDialect(), creator: MockDBAPI().creator())) { error in
-            XCTAssertEqual((error as? PoolError)?.description, "minIdle applies to QueuePool only; leave it at its default for this pool kind")
-        }
-        XCTAssertEqual(
-            message({ $0.overtakeWindow = .milliseconds(-1) }),
-            "overtakeWindow must be a duration >= 0 seconds (0 is strict first-come, first-served); got -0.001 seconds")
-        XCTAssertNil(message({ $0.overtakeWindow = .zero }), "zero is strict FIFO, a valid choice")
-        XCTAssertThrowsError(try StaticPool(options: PoolOptions(overtakeWindow: .zero), dialect: MockDialect(), creator: MockDBAPI().creator())) { error in
-            XCTAssertEqual((error as? PoolError)?.description, "overtakeWindow applies to QueuePool only; leave it at its default for this pool kind")
-        }
-    }
 }

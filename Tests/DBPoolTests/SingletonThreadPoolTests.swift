@@ -294,16 +294,6 @@ final class SingletonThreadPoolTests: XCTestCase {
         XCTAssertEqual(dbapi.connectCount, 0)
     }
 
-    func testPoolSizeZeroThrowsInvalidArgument() {
-        XCTAssertThrowsError(try SingletonThreadPool(poolSize: 0, dialect: MockDialect(), creator: MockDBAPI().creator())) { error in
-            guard case let .invalidArgument(message)? = error as? PoolError else {
-                return XCTFail("expected PoolError.invalidArgument, got \(error)")
-            }
-            XCTAssertTrue(message.contains("poolSize"), message)
-        }
-        XCTAssertNoThrow(try SingletonThreadPool(poolSize: 1, dialect: MockDialect(), creator: MockDBAPI().creator()))
-    }
-
     // MARK: Helpers
 
     private func statusMatches<C>(_ pool: SingletonThreadPool<C>, size: Int) throws -> Bool {

@@ -1,91 +1,13 @@
-import XCTest
 import DBPool
 import DBPoolTesting
+import XCTest
 
-/// PoolError messages (api.md) and configuration validation: bad values throw
-/// PoolError.invalidArgument naming the parameter, the value and the accepted range; nothing is
-/// clamped.
-final class ErrorAndConfigurationTests: XCTestCase {
-    // MARK: Messages
-
-    // QP-05 message format: the timeout is printed in seconds with two decimals.
-    func testTimeoutDescription() {
-        XCTAssertEqual(
-            PoolError.timeout(size: 3, overflow: 0, timeout: .seconds(2)).description,
-            "QueuePool limit of size 3 overflow 0 reached, connection timed out, timeout 2.00")
-        XCTAssertEqual(
-            PoolError.timeout(size: 3, overflow: 0, timeout: .milliseconds(500)).description,
-            "QueuePool limit of size 3 overflow 0 reached, connection timed out, timeout 0.50")
-        XCTAssertEqual(
-            PoolError.timeout(size: 5, overflow: 10, timeout: .seconds(30)).description,
-            "QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00")
-        XCTAssertEqual(
-            PoolError.timeout(size: 1, overflow: 2, timeout: .milliseconds(1500)).description,
-            "QueuePool limit of size 1 overflow 2 reached, connection timed out, timeout 1.50")
-        XCTAssertEqual(
-            PoolError.timeout(size: 1, overflow: 0, timeout: .milliseconds(50)).description,
-            "QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 0.05")
-        XCTAssertEqual(
-            PoolError.timeout(size: 0, overflow: -1, timeout: .zero).description,
-            "QueuePool limit of size 0 overflow -1 reached, connection timed out, timeout 0.00")
-    }
-
-    func testOtherDescriptions() {
-        XCTAssertEqual(PoolError.connectionClosed.description, "This connection is closed")
-        XCTAssertEqual(PoolError.alreadyCheckedOut(location: nil).description, "connection is already checked out")
-        XCTAssertEqual(
-            PoolError.alreadyCheckedOut(location: "DBPoolTests/Foo.swift:12").description,
-            "connection is already checked out at:\nDBPoolTests/Foo.swift:12")
-        XCTAssertEqual(PoolError.notCheckedOut.description, "connection is not checked out")
-        XCTAssertEqual(PoolError.invalidArgument("poolSize must be >= 0; got -1").description, "poolSize must be >= 0; got -1")
-        XCTAssertEqual(
-            PoolError.pingNotSupported.description,
-            "The ping feature requires that a dialect is passed to the connection pool.")
-        XCTAssertEqual(PoolError.unsupported("no async here").description, "no async here")
-        // String interpolation uses the same text.
-        XCTAssertEqual("\(PoolError.connectionClosed)", "This connection is closed")
-    }
-
-    // QP-05: a real timeout carries the pool's size, current overflow and timeout.
-    func testRealTimeoutCarriesPoolFigures() throws {
-        let pool = try QueuePool(poolSize: 1, maxOverflow: 1, timeout: .milliseconds(50), dialect: MockDialect(), creator: MockDBAPI().creator())
-        let a = try pool.connect(), b = try pool.connect()
-        defer { a.close(); b.close() }
-        XCTAssertThrowsError(try pool.connect()) { error in
-            guard case let .timeout(size, overflow, timeout, _)? = error as? PoolError else {
-                return XCTFail("expected PoolError.timeout, got \(error)")
-            }
-            XCTAssertEqual(size, 1)
-            XCTAssertEqual(overflow, 1)
-            XCTAssertEqual(timeout, .milliseconds(50))
-            // SQLAlchemy's sentence, then the state: both connections out, nobody else waiting.
-            XCTAssertEqual(
-                (error as? PoolError)?.description,
-                "QueuePool limit of size 1 overflow 1 reached, connection timed out, timeout 0.05 (checked out 2, idle 0, waiting 0, connecting 0; every connection is in use)")
-        }
-    }
-
-    /// The timeout says why: while connects are failing, its detail carries the last connect
-    /// error, and the message says the database is refusing connections.
-    func testATimeoutWhileConnectsFailCarriesTheLastConnectError() throws {
-        let dbapi = MockDBAPI()
-        let pool = try QueuePool(
-            poolSize: 1, maxOverflow: 0, timeout: .milliseconds(30),
-            options: PoolOptions(logHandler: .disabled, connectBackoff: ConnectBackoff()),
-            dialect: MockDialect(), creator: dbapi.creator())
-        dbapi.failNextConnects(1_000, with: MockError("connection refused"))
-        XCTAssertThrowsError(try pool.connect()) { XCTAssertTrue($0 is MockError, "the first attempt gets the creator's error") }
-        XCTAssertThrowsError(try pool.connect()) { error in
-            guard case let .timeout(_, _, _, detail)? = error as? PoolError, let detail else {
-                return XCTFail("expected a timeout with detail, got \(error)")
-            }
-            XCTAssertEqual([detail.checkedOut, detail.idle, detail.waiting], [0, 0, 0])
-            XCTAssertTrue(detail.lastConnectError is MockError)
-            XCTAssertTrue("\(error)".hasSuffix("; the database is refusing connections: \(MockError("connection refused")))"), "\(error)")
-        }
-    }
-
-    // MARK: Validation
+/// What the pools check when they are made: each bad parameter or option throws
+/// PoolError.invalidArgument naming it, the value and the accepted range (nothing is clamped), and
+/// no rejected pool ever calls its creator. (Values past the far ends of the ranges:
+/// HugeValueTests; driverThreads: DriverThreadsTests.)
+final class ConfigurationValidationTests: XCTestCase {
+    // MARK: Pool parameters and recycle
 
     func testQueuePoolNegativePoolSize() {
         assertInvalidArgument(
@@ -105,7 +27,7 @@ final class ErrorAndConfigurationTests: XCTestCase {
             parameter: "timeout", value: "-1", range: ">= 0")
     }
 
-    // A negative recycle is rejected by every pool kind.
+    // A negative recycle is rejected by every pool kind, including the DefaultDialect initialisers.
     func testNegativeRecycleRejectedByEveryPoolKind() {
         let options = PoolOptions(recycle: .seconds(-1))
         let creator = MockDBAPI().creator()
@@ -142,11 +64,19 @@ final class ErrorAndConfigurationTests: XCTestCase {
             parameter: "poolSize", value: "-3", range: "between 1 and 1000000")
     }
 
-    // A rejected configuration never connects.
+    // A rejected configuration never connects: the creator is not called for any rejected value.
     func testRejectedConfigurationDoesNotConnect() {
         let dbapi = MockDBAPI()
+        let badRecycle = PoolOptions(recycle: .seconds(-5))
         XCTAssertThrowsError(try QueuePool(poolSize: -1, dialect: MockDialect(), creator: dbapi.creator()))
-        XCTAssertThrowsError(try StaticPool(options: PoolOptions(recycle: .seconds(-5)), dialect: MockDialect(), creator: dbapi.creator()))
+        XCTAssertThrowsError(try QueuePool(maxOverflow: -2, dialect: MockDialect(), creator: dbapi.creator()))
+        XCTAssertThrowsError(try QueuePool(timeout: .seconds(-1), dialect: MockDialect(), creator: dbapi.creator()))
+        XCTAssertThrowsError(try SingletonThreadPool(poolSize: 0, dialect: MockDialect(), creator: dbapi.creator()))
+        XCTAssertThrowsError(try QueuePool(options: badRecycle, dialect: MockDialect(), creator: dbapi.creator()))
+        XCTAssertThrowsError(try NullPool(options: badRecycle, dialect: MockDialect(), creator: dbapi.creator()))
+        XCTAssertThrowsError(try StaticPool(options: badRecycle, dialect: MockDialect(), creator: dbapi.creator()))
+        XCTAssertThrowsError(try AssertionPool(options: badRecycle, dialect: MockDialect(), creator: dbapi.creator()))
+        XCTAssertThrowsError(try SingletonThreadPool(options: badRecycle, dialect: MockDialect(), creator: dbapi.creator()))
         XCTAssertEqual(dbapi.connectCount, 0)
     }
 
@@ -168,6 +98,71 @@ final class ErrorAndConfigurationTests: XCTestCase {
         XCTAssertNoThrow(try AssertionPool(options: zeroRecycle, dialect: MockDialect(), creator: creator))
         let subsecond = try QueuePool(timeout: .milliseconds(500), dialect: MockDialect(), creator: creator)
         XCTAssertEqual(subsecond.timeout, .milliseconds(500), "a subsecond timeout must be kept exactly")
+    }
+
+    // MARK: Lifecycle options
+
+    // The lifecycle options are checked when the pool is made: each bad value throws
+    // PoolError.invalidArgument naming the option, the value and the accepted range, and a
+    // QueuePool-only option on another kind says so. No rejected pool connects.
+    func testLifecycleOptionsAreValidated() {
+        let dbapi = MockDBAPI()
+        func message(_ configure: (inout PoolOptions) -> Void, poolSize: Int = 4) -> String? {
+            do {
+                _ = try lifecyclePool(poolSize, dbapi: dbapi, configure: configure)
+                return nil
+            } catch let PoolError.invalidArgument(message) {
+                return message
+            } catch {
+                return "\(error)"
+            }
+        }
+        XCTAssertEqual(message({ $0.minIdle = 5 }), "minIdle must be between 0 and poolSize (4); got 5")
+        XCTAssertEqual(message({ $0.minIdle = -1 }), "minIdle must be between 0 and 1000000; got -1")
+        XCTAssertEqual(message({ $0.maxConnecting = 0 }), "maxConnecting must be >= 1; got 0")
+        XCTAssertEqual(message({ $0.recycleJitter = 0.6 }), "recycleJitter must be between 0 and 0.5 (a fraction of recycle); got 0.6")
+        XCTAssertEqual(message({ $0.maxUsage = 0 }), "maxUsage must be nil (unlimited) or >= 1; got 0")
+        XCTAssertEqual(message({ $0.idleTimeout = .zero }), "idleTimeout must be nil (off) or a duration > 0 seconds; got 0.0 seconds")
+        XCTAssertEqual(message({ $0.keepAlive = .seconds(-1) }), "keepAlive must be nil (off) or a duration > 0 seconds; got -1.0 seconds")
+        XCTAssertEqual(message({ $0.connectBackoff = ConnectBackoff(initial: .zero) }), "connectBackoff.initial must be > 0 seconds; got 0.0 seconds")
+        XCTAssertEqual(message({ $0.connectBackoff = ConnectBackoff(jitter: 2) }), "connectBackoff.jitter must be between 0 and 1; got 2.0")
+        XCTAssertThrowsError(try NullPool(options: PoolOptions(minIdle: 1), dialect: MockDialect(), creator: MockDBAPI().creator())) { error in
+            XCTAssertEqual((error as? PoolError)?.description, "minIdle applies to QueuePool only; leave it at its default for this pool kind")
+        }
+        XCTAssertEqual(
+            message({ $0.overtakeWindow = .milliseconds(-1) }),
+            "overtakeWindow must be a duration >= 0 seconds (0 is strict first-come, first-served); got -0.001 seconds")
+        XCTAssertNil(message({ $0.overtakeWindow = .zero }), "zero is strict FIFO, a valid choice")
+        XCTAssertThrowsError(try StaticPool(options: PoolOptions(overtakeWindow: .zero), dialect: MockDialect(), creator: MockDBAPI().creator())) { error in
+            XCTAssertEqual((error as? PoolError)?.description, "overtakeWindow applies to QueuePool only; leave it at its default for this pool kind")
+        }
+        XCTAssertEqual(dbapi.connectCount, 0, "a rejected pool never connects")
+    }
+
+    /// keepAlive over a dialect that cannot ping would close and reopen every healthy idle
+    /// connection each interval; the pool refuses it at construction, and accepts it over a
+    /// dialect that pings.
+    func testKeepAliveWithADialectThatCannotPingIsRejected() throws {
+        XCTAssertFalse(DefaultDialect<MockConnection>().supportsPing)
+        XCTAssertTrue(MockDialect().supportsPing)
+        let dbapi = MockDBAPI()
+        XCTAssertThrowsError(
+            try QueuePool(
+                options: PoolOptions(logHandler: .disabled, keepAlive: .seconds(30)),
+                creator: dbapi.creator())
+        ) { error in
+            guard case let .invalidArgument(message)? = error as? PoolError else {
+                return XCTFail("expected invalidArgument, got \(error)")
+            }
+            XCTAssertTrue(message.contains("keepAlive"), message)
+            XCTAssertTrue(message.contains("ping"), message)
+        }
+        XCTAssertEqual(dbapi.connectCount, 0)
+        // The same option over a dialect that pings is accepted.
+        let pool = try QueuePool(
+            options: PoolOptions(logHandler: .disabled, keepAlive: .seconds(30)),
+            dialect: MockDialect(), creator: dbapi.creator())
+        try pool.connect().close()
     }
 
     // MARK: Helper
