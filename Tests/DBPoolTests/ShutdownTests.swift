@@ -1,9 +1,10 @@
 import DBPool
 import DBPoolTesting
+import Foundation
 import XCTest
 
-/// `shutdown(gracePeriod:)` for every pool kind, through the `Pool` protocol, and its answer to
-/// cancellation (QueuePool's other shutdown behaviour is in LifecycleTests).
+/// `shutdown(gracePeriod:)`: for every pool kind through the `Pool` protocol, its answer to
+/// cancellation, and QueuePool's waiters, late returns and grace period.
 final class ShutdownTests: XCTestCase {
     private func everyKind(_ dbapi: MockDBAPI) throws -> [any Pool<MockConnection>] {
         [
@@ -79,5 +80,58 @@ final class ShutdownTests: XCTestCase {
             await kept.closeAndWait()
         }
         XCTAssertEqual(dbapi.openConnections.count, 0)
+    }
+
+    /// QueuePool: shutdown fails the waiters with PoolError.shutDown, refuses new checkouts, waits for
+    /// the connection out to come back and closes it; dispose() is harmless afterwards, and
+    /// recreate() gives a running pool.
+    func testShutdownFailsWaitersRejectsNewCheckoutsAndClosesReturns() throws {
+        let dbapi = MockDBAPI()
+        let pool = try lifecyclePool(1, timeout: nil, dbapi: dbapi)
+        let held = try pool.connect()
+        let waiterError = Guarded<String?>(nil)
+        let waiter = Harness.spawn {
+            do { _ = try pool.connect() } catch { waiterError.update { $0 = "\(error)" } }
+        }
+        XCTAssertTrue(Harness.eventually { pool.waiting == 1 })
+        let returned = Harness.spawn {
+            usleep(20_000)
+            held.close()
+        }
+        let leftover = pool.shutdown(gracePeriod: .seconds(5))
+        XCTAssertEqual(leftover, 0)
+        XCTAssertTrue(waiter.finished())
+        XCTAssertTrue(returned.finished())
+        XCTAssertEqual(waiterError.value, PoolError.shutDown.description)
+        XCTAssertThrowsError(try pool.connect()) { XCTAssertEqual(($0 as? PoolError)?.description, PoolError.shutDown.description) }
+        XCTAssertTrue(dbapi.connections.allSatisfy(\.closed))
+        XCTAssertEqual(pool.statistics.closes[.shutdown], 1)
+        XCTAssertTrue(pool.isShutDown)
+        pool.dispose()  // harmless afterwards
+        let fresh = pool.recreate()
+        let fairy = try fresh.connect()
+        XCTAssertTrue(fairy.isValid, "recreate() gives a running pool")
+        fairy.close()
+    }
+
+
+    /// QueuePool: when the grace period ends with a connection still out, shutdown returns how many
+    /// are out and logs where each was checked out; the connection is closed when it comes back.
+    func testShutdownGracePeriodEndsWithConnectionsStillOut() async throws {
+        let dbapi = MockDBAPI()
+        let messages = Guarded<[String]>([])
+        var options = PoolOptions(logHandler: PoolLogHandler(level: .warning) { m in messages.update { $0.append(m.message) } })
+        options.idleTimeout = .seconds(60)
+        let pool = try QueuePool(poolSize: 2, maxOverflow: 0, options: options, dialect: MockDialect(), creator: dbapi.creator())
+        let kept = try await pool.connect()
+        let start = ContinuousClock.now
+        let leftover = await pool.shutdown(gracePeriod: .milliseconds(30))
+        XCTAssertGreaterThanOrEqual(ContinuousClock.now - start, .milliseconds(25))
+        XCTAssertEqual(leftover, 1)
+        XCTAssertTrue(messages.value.contains { $0.contains("still checked out at DBPoolTests/ShutdownTests.swift:") }, "\(messages.value)")
+        XCTAssertFalse(kept.dbapiConnection!.closed, "not closed under its holder's feet")
+        await kept.closeAndWait()
+        XCTAssertTrue(dbapi.connections[0].closed, "closed when it came back")
+        XCTAssertEqual(pool.checkedOut, 0)
     }
 }
