@@ -31,95 +31,6 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(pool.waiting, 0, file: file, line: line)
     }
 
-    // MARK: Row 2: close() twice
-
-    func testCloseTwiceIsASilentNoOp() throws {
-        let dbapi = MockDBAPI()
-        let log = LogCapture()
-        let pool = try QueuePool(poolSize: 1, maxOverflow: 0, options: log.options, dialect: MockDialect(), creator: dbapi.creator())
-        let recorder = EventRecorder()
-        recorder.attach(to: pool.events)
-        let fairy = try pool.connect()
-        let connection = try XCTUnwrap(fairy.dbapiConnection)
-        fairy.close()
-        recorder.clear()
-        log.clear()
-        fairy.close()
-        XCTAssertEqual(recorder.names, [], "a second close fires nothing")
-        XCTAssertEqual(log.texts(.warning) + log.texts(.error), [], "and logs nothing")
-        XCTAssertEqual(connection.calls, ["rollback()"], "the connection was reset once")
-        XCTAssertFalse(fairy.isValid)
-        assertCounters(pool, checkedIn: 1, checkedOut: 0)
-        // The pooled connection is not handed out twice: two checkouts of QP(1, 0) cannot both succeed.
-        let again = try pool.connect()
-        XCTAssertTrue(again.dbapiConnection === connection)
-        again.close()
-        pool.dispose()
-        assertNothingLeaked(dbapi, pooled: 0)
-    }
-
-    // MARK: Row 3: invalidate() after close
-
-    func testInvalidateAfterCloseLogsAWarningAndChangesNothing() throws {
-        let dbapi = MockDBAPI()
-        let log = LogCapture()
-        let pool = try QueuePool(poolSize: 1, maxOverflow: 0, options: log.options, dialect: MockDialect(), creator: dbapi.creator())
-        let recorder = EventRecorder()
-        recorder.attach(to: pool.events)
-        let fairy = try pool.connect()
-        let connection = try XCTUnwrap(fairy.dbapiConnection)
-        fairy.close()
-        recorder.clear()
-        fairy.invalidate(MockError("late"))
-        fairy.invalidate(soft: true)
-        XCTAssertEqual(log.texts(.warning).filter { $0 == "Can't invalidate an already-closed connection." }.count, 2)
-        XCTAssertEqual(recorder.names, [])
-        XCTAssertFalse(connection.closed, "the pooled connection is not closed by a late invalidate")
-        assertCounters(pool, checkedIn: 1, checkedOut: 0)
-        // A hard-invalidated fairy is closed too: invalidating it again is the same no-op.
-        let second = try pool.connect()
-        second.invalidate()
-        second.invalidate()
-        second.close()
-        XCTAssertEqual(connection.closeCount, 1)
-        assertCounters(pool, checkedIn: 1, checkedOut: 0)
-        pool.dispose()
-        assertNothingLeaked(dbapi, pooled: 0)
-    }
-
-    // MARK: Row 4: use after detach
-
-    func testDetachedFairyKeepsWorkingAndItsCloseClosesTheConnection() throws {
-        let dbapi = MockDBAPI()
-        let pool = try QueuePool(poolSize: 1, maxOverflow: 0, timeout: .zero, options: quietOptions, dialect: MockDialect(), creator: dbapi.creator())
-        let recorder = EventRecorder()
-        recorder.attach(to: pool.events)
-        let fairy = try pool.connect()
-        let connection = try XCTUnwrap(fairy.dbapiConnection)
-        fairy.detach()
-        fairy.detach()
-        XCTAssertEqual(recorder.count(.detach), 1, "a second detach does nothing")
-        XCTAssertTrue(fairy.isDetached)
-        XCTAssertTrue(fairy.isValid, "a detached fairy keeps its connection")
-        XCTAssertNoThrow(try fairy.dbapiConnection?.execute("select 1"), "and it still works")
-        XCTAssertEqual(fairy.id, connection.id, "properties still read through")
-        // The pool no longer counts it: QP(1, 0) hands out another connection at once.
-        let other = try pool.connect()
-        XCTAssertFalse(other.dbapiConnection === connection)
-        other.close()
-        recorder.clear()
-        fairy.close()
-        XCTAssertEqual(recorder.names, ["reset", "close_detached"], "reset (terminateOnly), close_detached; no checkin")
-        XCTAssertEqual(recorder.events(.reset).first?.resetState?.terminateOnly, true)
-        XCTAssertEqual(connection.closeCount, 1)
-        XCTAssertFalse(fairy.isValid)
-        fairy.close()
-        XCTAssertEqual(connection.closeCount, 1, "closing it again does nothing")
-        assertCounters(pool, checkedIn: 1, checkedOut: 0)
-        pool.dispose()
-        assertNothingLeaked(dbapi, pooled: 0)
-    }
-
     // MARK: Row 5: returning to a disposed pool
 
     func testReturningToADisposedPoolIsSafeForEveryKind() throws {
@@ -380,26 +291,5 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(pool.checkedIn, 0)
         XCTAssertEqual(pool.checkedOut, 0)
         XCTAssertEqual(chaos.problems(expectOpen: 0), [], chaos.failureMessage)
-    }
-
-    /// Found by ChaosStressTests (issue 5), fixed in 0a5846a: when the reset of a *detached* fairy
-    /// failed (rollback or commit threw), `close_detached` and the dialect's close were skipped and
-    /// the driver connection leaked. Now it is terminated after the logged error.
-    func testDetachedConnectionWhoseResetFailsIsStillClosed() throws {
-        for kind in [MockFailure.error, .disconnect] {
-            let dbapi = MockDBAPI()
-            let log = LogCapture()
-            let pool = try QueuePool(poolSize: 1, maxOverflow: 0, options: log.options, dialect: MockDialect(), creator: dbapi.creator())
-            let fairy = try pool.connect()
-            let connection = try XCTUnwrap(fairy.dbapiConnection)
-            fairy.detach()
-            connection.failRollback = kind
-            fairy.close()
-            XCTAssertTrue(log.contains(.error, "Exception during reset or similar"), "\(kind): the failure is logged")
-            XCTAssertEqual(connection.closeCount, 1, "\(kind): a detached connection whose reset failed must still be closed")
-            XCTAssertFalse(fairy.isValid)
-            pool.dispose()
-            assertNothingLeaked(dbapi, pooled: 0, "\(kind)")
-        }
     }
 }

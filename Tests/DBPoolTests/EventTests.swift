@@ -227,28 +227,6 @@ final class EventTests: XCTestCase {
         again.close()
     }
 
-    /// §3.2 #10 and #11 (PE-03): detach fires only detach; closing the detached fairy fires
-    /// reset(record nil, terminateOnly) → R → close_detached → CL, never checkin.
-    func testDetachAndCloseDetachedSequences() throws {
-        let f = try EventFixture()
-        let fairy = try f.pool.connect()
-        let conn = try XCTUnwrap(fairy.dbapiConnection)
-        f.log.removeAll()
-        fairy.detach()
-        XCTAssertEqual(f.log.entries, ["detach"])
-        XCTAssertEqual(f.recorder.events(.detach).first?.connectionID, conn.id)
-        XCTAssertTrue(f.recorder.events(.detach).first?.hadRecord ?? false)
-        f.log.removeAll()
-        fairy.close()
-        XCTAssertEqual(f.log.entries, ["reset", "R", "close_detached", "CL"])
-        let reset = try XCTUnwrap(f.recorder.events(.reset).first)
-        XCTAssertNil(reset.recordID)
-        XCTAssertEqual(reset.resetState, PoolResetState(transactionWasReset: false, terminateOnly: true, asyncioSafe: true))
-        XCTAssertEqual(f.recorder.events(.closeDetached).first?.connectionID, conn.id)
-        XCTAssertEqual(conn.calls, ["rollback()", "close()"])
-        XCTAssertEqual(f.recorder.count(.checkin), 0)
-    }
-
     /// §3.2 #12: dispose closes each idle record (close → CL); checked-out ones are untouched and
     /// pooled normally when they come back.
     func testDisposeClosesIdleRecordsOnly() throws {

@@ -308,19 +308,4 @@ final class QueuePoolTests: XCTestCase {
         XCTAssertEqual(pool.checkedIn, 1)
         XCTAssertEqual(pool.checkedOut, 0)
     }
-
-    // QP-30: a detached connection no longer counts against the limit.
-    func testDetachFreesTheSlot() throws {
-        let pool = try makePool(1, 0, timeout: .zero)
-        let a = try pool.connect()
-        a.detach()
-        let b = try pool.connect()
-        XCTAssertTrue(a.isValid)
-        XCTAssertTrue(b.isValid)
-        XCTAssertNotEqual(a.dbapiConnection!.id, b.dbapiConnection!.id)
-        b.close()
-        a.close()
-        XCTAssertTrue(a.dbapiConnection == nil)
-        XCTAssertEqual(pool.checkedIn, 1)
-    }
 }

@@ -10,8 +10,8 @@ import Synchronization
 final class SingletonThreadPoolTests: XCTestCase {
     // MARK: Per-thread identity
 
-    // ST-02: a nested connect() on the same thread returns the same fairy, with no second
-    // checkout event and no ping, and only the outermost close resets.
+    // A nested connect() on the same thread returns the same fairy, with no second checkout
+    // event and no ping; only the outermost close resets, and closing it again does nothing.
     func testNestedConnectReturnsSameFairyWithoutCheckoutOrPing() throws {
         let dbapi = MockDBAPI()
         let log = MockCallLog()
@@ -43,6 +43,8 @@ final class SingletonThreadPoolTests: XCTestCase {
         XCTAssertEqual(log.entries, ["P", "checkout", "reset", "R", "checkin"])
         XCTAssertFalse(outer.isValid)
         XCTAssertEqual(conn.calls.filter { $0 == "rollback()" }.count, 2)
+        outer.close()
+        XCTAssertEqual(log.entries, ["P", "checkout", "reset", "R", "checkin"], "a second outermost close does nothing")
         XCTAssertFalse(conn.closed, "the record stays bound to the thread")
 
         // After the outermost close, the next connect() is a new checkout of the same record.

@@ -64,3 +64,15 @@ extension DispatchGroup {
 
 /// A quiet log handler for tests that do not assert logging.
 let quietOptions = PoolOptions(logHandler: .disabled)
+
+extension LogRecorder {
+    /// The texts of the messages logged at exactly `level`.
+    func texts(at level: PoolLogLevel) -> [String] {
+        messages.filter { $0.level == level }.map(\.message)
+    }
+
+    /// The texts of the messages logged at `level` or above.
+    func texts(atLeast level: PoolLogLevel) -> [String] {
+        messages.filter { $0.level >= level }.map(\.message)
+    }
+}
