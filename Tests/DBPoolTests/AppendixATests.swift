@@ -7,45 +7,6 @@ import Synchronization
 /// (Items 5, 11, 14 and 15 live with their pool kinds: NullPoolTests, AssertionPoolTests,
 /// StaticPoolTests, SingletonThreadPoolTests.)
 final class AppendixATests: XCTestCase {
-    // MARK: 3. Checkout listener always raising DisconnectionError
-
-    // Appendix A 3: the listener runs twice per connect(), the creator twice more, the last
-    // connection is invalidated and its record returned, "This connection is closed" is thrown,
-    // and QueuePool counters are unchanged.
-    func testCheckoutListenerAlwaysRaisingDisconnection() throws {
-        let dbapi = MockDBAPI()
-        let pool = try QueuePool(poolSize: 3, maxOverflow: 0, dialect: MockDialect(), creator: dbapi.creator())
-        try pool.connect().close()
-        XCTAssertEqual(pool.status(), "Pool size: 3  Connections in pool: 1 Current Overflow: -2 Current Checked out connections: 0")
-
-        let listenerCalls = Mutex(0)
-        pool.events.onCheckout { _, _, _ in
-            listenerCalls.withLock { $0 += 1 }
-            throw DisconnectionError()
-        }
-        let recorder = EventRecorder()
-        recorder.attach(to: pool.events, only: [.invalidate, .close, .checkin, .connect, .reset])
-
-        XCTAssertThrowsError(try pool.connect()) { error in
-            guard case .connectionClosed? = error as? PoolError else {
-                return XCTFail("expected PoolError.connectionClosed, got \(error)")
-            }
-            XCTAssertEqual((error as? PoolError)?.description, "This connection is closed")
-        }
-        XCTAssertEqual(listenerCalls.withLock { $0 }, 2)
-        XCTAssertEqual(dbapi.connectCount, 3, "one original connection plus two reconnects")
-        XCTAssertEqual(dbapi.openConnections.count, 0, "every connection made must be closed")
-        XCTAssertEqual(
-            recorder.names,
-            [
-                "invalidate", "close", "connect",
-                "invalidate", "close", "connect",
-                "invalidate", "close", "checkin"
-            ])
-        XCTAssertTrue(try XCTUnwrap(recorder.events(.checkin).last).connectionWasNil)
-        XCTAssertEqual(pool.status(), "Pool size: 3  Connections in pool: 1 Current Overflow: -2 Current Checked out connections: 0")
-    }
-
     // MARK: 4. Pre-ping with the default dialect
 
     // Appendix A 4: prePing with DefaultDialect on a non-fresh connection throws

@@ -1,21 +1,9 @@
 import DBPool
 import DBPoolTesting
-import Synchronization
 import XCTest
 
 // Spec §6.3: the checkout algorithm, pre-ping, and the DisconnectionError retry of checkout
 // listeners. IDs PP-xx are test_reconnect.py PrePingMockTest; Appendix A.3/A.4 are source-derived.
-
-/// A Sendable flag that a listener can consume once.
-private final class ArmedFlag: Sendable {
-    private let armed: Mutex<Bool>
-    init(_ armed: Bool = true) { self.armed = Mutex(armed) }
-    func take() -> Bool {
-        armed.withLock { value in
-            defer { value = false }; return value
-        }
-    }
-}
 
 private struct PingFixture {
     let dbapi = MockDBAPI()
@@ -240,77 +228,6 @@ final class PrePingTests: XCTestCase {
         XCTAssertEqual(pool.checkedOut, 0)
     }
 
-    /// Appendix A.3: a checkout listener that always raises DisconnectionError runs twice per
-    /// connect(), the creator runs 2 extra times, every connection is closed, the record is
-    /// returned, PoolError.connectionClosed is thrown, and the QueuePool counters are unchanged.
-    func testCheckoutListenerAlwaysDisconnectingGivesUpAfterTwoAttempts() throws {
-        let f = try PingFixture(poolSize: 2, prePing: false)
-        try f.warm(1)
-        let before = (f.pool.checkedIn, f.pool.overflow, f.pool.checkedOut)
-        XCTAssertEqual(f.dbapi.connectCount, 1)
-        let log = f.log
-        f.pool.events.onCheckout { _, _, _ in
-            log.append("L")
-            throw DisconnectionError()
-        }
-
-        XCTAssertThrowsError(try f.pool.connect()) { error in
-            guard case .connectionClosed? = error as? PoolError else {
-                return XCTFail("expected PoolError.connectionClosed, got \(error)")
-            }
-            XCTAssertEqual("\(error)", "This connection is closed")
-        }
-        XCTAssertEqual(
-            f.log.entries,
-            [
-                "checkout", "L", "invalidate", "close", "T", "connect",
-                "checkout", "L", "invalidate", "close", "T", "connect",
-                "invalidate", "close", "T", "checkin"
-            ])
-        XCTAssertEqual(f.log.entries.filter { $0 == "L" }.count, 2)
-        XCTAssertEqual(f.dbapi.connectCount, 3, "the creator runs 2 extra times")
-        XCTAssertTrue(f.dbapi.connections.allSatisfy(\.closed))
-        XCTAssertEqual(f.recorder.events(.checkin).last?.connectionWasNil, true)
-        XCTAssertEqual(f.pool.checkedIn, before.0)
-        XCTAssertEqual(f.pool.overflow, before.1)
-        XCTAssertEqual(f.pool.checkedOut, before.2)
-    }
-
-    /// §6.3: a plain DisconnectionError from a checkout listener replaces only that connection;
-    /// the pool is not invalidated, so another idle connection is kept.
-    func testCheckoutListenerDisconnectionErrorDoesNotInvalidatePool() throws {
-        let f = try PingFixture(poolSize: 2, prePing: false)
-        let conns = try f.warm(2)
-        let flag = ArmedFlag()
-        f.pool.events.onCheckout { _, _, _ in if flag.take() { throw DisconnectionError() } }
-        let a = try f.pool.connect()
-        XCTAssertTrue(conns[0].closed)
-        f.log.removeAll()
-        let b = try f.pool.connect()
-        XCTAssertEqual(b.dbapiConnection?.id, conns[1].id)
-        XCTAssertEqual(f.log.entries, ["checkout"])
-        a.close()
-        b.close()
-    }
-
-    /// §6.3: DisconnectionError(invalidatePool: true) from a checkout listener also invalidates
-    /// the other, older connections.
-    func testCheckoutListenerInvalidatePoolErrorInvalidatesOlderConnections() throws {
-        let f = try PingFixture(poolSize: 2, prePing: false)
-        let conns = try f.warm(2)
-        let flag = ArmedFlag()
-        f.pool.events.onCheckout { _, _, _ in if flag.take() { throw DisconnectionError(invalidatePool: true) } }
-        let a = try f.pool.connect()
-        XCTAssertTrue(conns[0].closed)
-        XCTAssertFalse(conns[1].closed)
-        f.log.removeAll()
-        let b = try f.pool.connect()
-        XCTAssertEqual(f.log.entries, ["close", "T", "connect", "checkout"])
-        XCTAssertTrue(conns[1].closed)
-        a.close()
-        b.close()
-    }
-
     /// PP-05: when the reconnect after a failed ping fails, the connect error propagates
     /// unwrapped, the record goes back without a connection, and the QueuePool counters
     /// (checkedIn, overflow, checkedOut) are intact. After the database is back, the next checkout
@@ -342,27 +259,5 @@ final class PrePingTests: XCTestCase {
         XCTAssertEqual(f.log.entries, ["connect", "checkout"])
         again.close()
         held.close()
-    }
-
-    /// §6.3: when the reconnect after a checkout listener's DisconnectionError fails, the connect
-    /// error propagates and the counters are intact.
-    func testConnectErrorWhileReconnectingAfterCheckoutDisconnectPropagatesCountersIntact() throws {
-        let f = try PingFixture(poolSize: 2, prePing: false)
-        try f.warm(1)
-        let before = (f.pool.checkedIn, f.pool.overflow, f.pool.checkedOut)
-        let flag = ArmedFlag()
-        f.pool.events.onCheckout { _, _, _ in if flag.take() { throw DisconnectionError() } }
-        f.dbapi.failNextConnects(1, with: MockDisconnectError("database is stopped"))
-
-        XCTAssertThrowsError(try f.pool.connect()) { error in
-            XCTAssertEqual(error as? MockDisconnectError, MockDisconnectError("database is stopped"))
-        }
-        XCTAssertEqual(f.log.entries, ["checkout", "invalidate", "close", "T", "checkin"])
-        XCTAssertEqual(f.pool.checkedIn, before.0)
-        XCTAssertEqual(f.pool.overflow, before.1)
-        XCTAssertEqual(f.pool.checkedOut, before.2)
-        let again = try f.pool.connect()
-        XCTAssertTrue(again.isValid)
-        again.close()
     }
 }

@@ -238,17 +238,6 @@ final class QueuePoolTests: XCTestCase {
         recovered.close()
     }
 
-    // QP-24 base variant: a checkout listener throwing a plain error invalidates and returns.
-    func testCheckoutListenerErrorInvalidatesAndReturns() throws {
-        let dbapi = MockDBAPI()
-        let pool = try makePool(2, 0, dbapi: dbapi)
-        pool.events.onCheckout { _, _, _ in throw MockError("listener") }
-        XCTAssertThrowsError(try pool.connect()) { XCTAssertEqual($0 as? MockError, MockError("listener")) }
-        XCTAssertEqual(pool.checkedIn, 1)
-        XCTAssertEqual(pool.checkedOut, 0)
-        XCTAssertTrue(dbapi.connections[0].closed)
-    }
-
     // Fairness: queued waiters are served strictly in arrival order, blocking and async alike,
     // and a slot freed by a failed creation goes to the head waiter.
     func testWaitersAreServedInArrivalOrderAcrossKinds() async throws {
