@@ -3,9 +3,9 @@ import DBPool
 import DBPoolTesting
 import Synchronization
 
-/// §5.4 AssertionPool: at most one checkout at a time over one lazily created record.
+/// AssertionPool: at most one checkout at a time over one lazily created record.
 final class AssertionPoolTests: XCTestCase {
-    // AP-01: a second checkout while one is out throws alreadyCheckedOut naming the first
+    // A second checkout while one is out throws alreadyCheckedOut naming the first
     // connect() call site.
     func testSecondCheckoutThrowsWithFirstCallSite() throws {
         let dbapi = MockDBAPI()
@@ -27,7 +27,7 @@ final class AssertionPoolTests: XCTestCase {
         again.close()
     }
 
-    // AP-01: the location is that of the checkout currently out, not of an earlier one.
+    // The location is that of the checkout currently out, not of an earlier one.
     func testLocationNamesTheCurrentCheckout() throws {
         let pool = try AssertionPool(dialect: MockDialect(), creator: MockDBAPI().creator())
         let earlier = try pool.connect(); let earlierLine = #line
@@ -43,7 +43,7 @@ final class AssertionPoolTests: XCTestCase {
         }
     }
 
-    // AP-02: with storeCheckoutLocation false there is no location and the message is bare.
+    // With storeCheckoutLocation false there is no location and the message is bare.
     func testWithoutStoredLocationMessageIsBare() throws {
         let pool = try AssertionPool(storeCheckoutLocation: false, dialect: MockDialect(), creator: MockDBAPI().creator())
         XCTAssertFalse(pool.storeCheckoutLocation)
@@ -58,7 +58,7 @@ final class AssertionPoolTests: XCTestCase {
         }
     }
 
-    // AP-01: withConnection inside withConnection is the same kind of violation.
+    // withConnection inside withConnection is the same kind of violation.
     func testNestedWithConnectionThrows() throws {
         let pool = try AssertionPool(dialect: MockDialect(), creator: MockDBAPI().creator())
         XCTAssertThrowsError(
@@ -74,7 +74,7 @@ final class AssertionPoolTests: XCTestCase {
         XCTAssertNoThrow(try pool.withConnection { _ in })
     }
 
-    // §5.4: sequential checkout/close cycles work indefinitely over one connection.
+    // Sequential checkout/close cycles work indefinitely over one connection.
     func testSequentialCyclesWorkIndefinitely() throws {
         let dbapi = MockDBAPI()
         let pool = try AssertionPool(dialect: MockDialect(), creator: dbapi.creator())
@@ -88,8 +88,8 @@ final class AssertionPoolTests: XCTestCase {
         XCTAssertEqual(Set(dbapi.connections[0].calls), ["rollback()"])
     }
 
-    // PD-02: dispose clears the flag and closes the connection; the record reconnects on the
-    // next checkout: ["R", "CL", "R"].
+    // dispose clears the flag and closes the connection; the record reconnects on the next
+    // checkout. The dialect sees ["R", "CL", "R"].
     func testDisposeClosesAndRecordReconnects() throws {
         let dbapi = MockDBAPI()
         let log = MockCallLog()
@@ -113,9 +113,9 @@ final class AssertionPoolTests: XCTestCase {
         XCTAssertEqual(recorder.count(.connect), 2)
     }
 
-    // §5.4 / Appendix A 11: a fairy out during dispose frees the pool (the flag is cleared and the
-    // connection closed); closing it afterwards reports PoolError.notCheckedOut through the log
-    // handler, and nothing crashes.
+    // A fairy out during dispose frees the pool (the flag is cleared and the connection closed);
+    // closing it afterwards reports PoolError.notCheckedOut through the log handler, as an
+    // error-level "Return to an AssertionPool with nothing checked out", and nothing crashes.
     func testFairyOutDuringDisposeClosedAfterwardsLogsNotCheckedOut() throws {
         let dbapi = MockDBAPI()
         let messages = Mutex<[PoolLogMessage]>([])
@@ -135,6 +135,7 @@ final class AssertionPoolTests: XCTestCase {
         XCTAssertEqual(notCheckedOut.count, 1)
         XCTAssertEqual(notCheckedOut.first?.level, .error)
         XCTAssertEqual((notCheckedOut.first?.error as? PoolError)?.description, "connection is not checked out")
+        XCTAssertTrue(notCheckedOut.first?.message.contains("Return to an AssertionPool with nothing checked out") ?? false, notCheckedOut.first?.message ?? "")
         XCTAssertNil(out.dbapiConnection)
 
         // A second close stays silent, and the pool works normally afterwards.
@@ -148,7 +149,7 @@ final class AssertionPoolTests: XCTestCase {
         XCTAssertEqual(dbapi.connectCount, 2)
     }
 
-    // Appendix A 1 for AssertionPool: a second close() of the same fairy is a no-op.
+    // A second close() of the same fairy is a no-op: no second rollback, nothing logged.
     func testDoubleCloseIsNoOp() throws {
         let messages = Mutex<[PoolLogMessage]>([])
         let handler = PoolLogHandler(level: .warning) { message in messages.withLock { $0.append(message) } }
@@ -161,7 +162,7 @@ final class AssertionPoolTests: XCTestCase {
         XCTAssertEqual(messages.withLock { $0.count }, 0, "a double close must not report anything")
     }
 
-    // §5.4: recreate does not carry storeCheckoutLocation (it resets to true), but does carry the
+    // recreate does not carry storeCheckoutLocation (it resets to true), but does carry the
     // creator, configuration and listeners.
     func testRecreateDoesNotCarryStoreCheckoutLocation() throws {
         let dbapi = MockDBAPI()
@@ -189,7 +190,7 @@ final class AssertionPoolTests: XCTestCase {
         XCTAssertEqual(dbapi.connectCount, 1)
     }
 
-    // §5.4: a checkout that fails (creator error, reconnect error, failing checkout listener) does
+    // A checkout that fails (creator error, reconnect error, failing checkout listener) does
     // not leave the pool marked as checked out.
     func testFailedCheckoutDoesNotLeaveFlagSet() throws {
         let dbapi = MockDBAPI()
@@ -216,7 +217,7 @@ final class AssertionPoolTests: XCTestCase {
         fairy.close()
     }
 
-    // Appendix A 12.
+    // The status is the pool kind's name, whatever is checked out.
     func testStatus() throws {
         let pool = try AssertionPool(dialect: MockDialect(), creator: MockDBAPI().creator())
         XCTAssertEqual(pool.status(), "AssertionPool")
@@ -225,7 +226,7 @@ final class AssertionPoolTests: XCTestCase {
         fairy.close()
     }
 
-    // §5.4: a hard invalidation ends the checkout, so the next connect() works and reconnects.
+    // A hard invalidation ends the checkout, so the next connect() works and reconnects.
     func testInvalidationEndsCheckout() throws {
         let dbapi = MockDBAPI()
         let pool = try AssertionPool(dialect: MockDialect(), creator: dbapi.creator())

@@ -2,14 +2,17 @@ import DBPool
 import DBPoolTesting
 import XCTest
 
-// Spec §3: the event catalogue, the ordering sequences of §3.2 (#1–#12, events interleaved with
-// the dialect calls "R", "C", "CL", "T", "P" through one shared MockCallLog), and the listener
-// registration rules of §3.3.
-
+/// The pool's events: what a checkout that creates a record fires and with which arguments,
+/// first_connect's once-per-pool rule, and how listeners are registered, ordered, removed and
+/// copied by recreate(). The events each other operation fires are tested with that operation
+/// (FairyTests, FairyDetachTests, InvalidationTests, ResetTests, RecordTests, PrePingTests,
+/// QueuePoolTests, the pool kinds' tests); listeners that throw, in ThrowingListenerTests.
 final class EventTests: XCTestCase {
-    // MARK: §3.2 ordering sequences
+    // MARK: Firing
 
-    /// §3.2 #1 (PP-01): creator → first_connect → connect → [no ping: fresh] → checkout.
+    /// A checkout that creates a record runs the creator, then fires first_connect, connect and
+    /// checkout, all with the same connection and record; a brand-new connection is not pinged,
+    /// even with prePing.
     func testCheckoutThatCreatesARecordFiresFirstConnectConnectCheckoutWithoutPing() throws {
         let f = try EventFixture(options: PoolOptions(prePing: true, logHandler: .disabled))
         let fairy = try f.pool.connect()
@@ -27,184 +30,30 @@ final class EventTests: XCTestCase {
         fairy.close()
     }
 
-    /// §3.2 #2: a healthy idle record is pinged (one `cursor()`), then `checkout`.
-    func testCheckoutOfHealthyIdleRecordPingsThenFiresCheckout() throws {
-        let f = try EventFixture(options: PoolOptions(prePing: true, logHandler: .disabled))
-        let first = try f.pool.connect()
-        let conn = try XCTUnwrap(first.dbapiConnection)
-        first.close()
-        f.log.removeAll()
-
-        let second = try f.pool.connect()
-        XCTAssertEqual(second.dbapiConnection?.id, conn.id)
-        XCTAssertEqual(f.log.entries, ["P", "checkout"])
-        XCTAssertEqual(conn.calls, ["rollback()", "cursor()"])
-        second.close()
-    }
-
-    /// §3.2 #3 + Appendix A.7: recycle fires close(old) → terminate → connect(new) → checkout,
-    /// with no invalidate event and no ping of the new (fresh) connection.
-    func testRecycleOnCheckoutFiresCloseTerminateConnectCheckout() throws {
-        let clock = ManualClock()
-        let f = try EventFixture(options: PoolOptions(recycle: .seconds(30), prePing: true, clock: clock, logHandler: .disabled))
-        let first = try f.pool.connect()
-        let old = try XCTUnwrap(first.dbapiConnection)
-        first.close()
-        f.log.removeAll()
-
-        clock.advance(by: .seconds(31))
-        let second = try f.pool.connect()
-        XCTAssertEqual(f.log.entries, ["close", "T", "connect", "checkout"])
-        XCTAssertEqual(f.recorder.count(.invalidate), 0)
-        XCTAssertEqual(f.recorder.events(.close).last?.connectionID, old.id)
-        XCTAssertNotEqual(second.dbapiConnection?.id, old.id)
-        XCTAssertEqual(f.recorder.events(.connect).last?.connectionID, second.dbapiConnection?.id)
-        second.close()
-    }
-
-    /// §3.2 #4: an idle record without a connection reconnects: connect → checkout, no close.
-    func testCheckoutOfRecordWithoutConnectionFiresConnectThenCheckout() throws {
-        let f = try EventFixture()
-        let first = try f.pool.connect()
-        first.invalidate()
-        f.log.removeAll()
-
-        let second = try f.pool.connect()
-        XCTAssertEqual(f.log.entries, ["connect", "checkout"])
-        XCTAssertEqual(f.dbapi.connections.count, 2)
-        second.close()
-    }
-
-    /// §3.2 #5 (PP-08): failed ping → invalidate(old) → close(old) → terminate → connect(new) →
-    /// checkout; no second ping, no reset of the dead connection.
-    func testFailedPrePingSequence() throws {
-        let f = try EventFixture(options: PoolOptions(prePing: true, logHandler: .disabled))
-        let first = try f.pool.connect()
-        let old = try XCTUnwrap(first.dbapiConnection)
-        first.close()
-        old.drop()
-        f.log.removeAll()
-
-        let second = try f.pool.connect()
-        XCTAssertEqual(f.log.entries, ["P", "invalidate", "close", "T", "connect", "checkout"])
-        XCTAssertEqual(f.recorder.events(.invalidate).first?.connectionID, old.id)
-        XCTAssertEqual(second.dbapiConnection?.calls, [])
-        second.close()
-    }
-
-    /// §3.2 #7: normal return: reset → rollback → checkin, the record goes back idle.
-    func testNormalReturnFiresResetRollbackCheckin() throws {
-        let f = try EventFixture()
-        let fairy = try f.pool.connect()
-        let conn = try XCTUnwrap(fairy.dbapiConnection)
-        f.log.removeAll()
-        fairy.close()
-        XCTAssertEqual(f.log.entries, ["reset", "R", "checkin"])
-        XCTAssertEqual(f.recorder.events(.checkin).first?.connectionID, conn.id)
-        XCTAssertEqual(
-            f.recorder.events(.reset).first?.resetState,
-            PoolResetState(transactionWasReset: false, terminateOnly: false, asyncioSafe: true))
-        XCTAssertEqual(conn.calls, ["rollback()"])
-        XCTAssertFalse(conn.closed)
-        XCTAssertEqual(f.pool.checkedIn, 1)
-    }
-
-    /// §3.2 #7 + Appendix A.6: an overflow connection returned to a full queue fires close after checkin.
-    func testOverflowReturnFiresCloseAfterCheckin() throws {
-        let f = try EventFixture(poolSize: 1, maxOverflow: 1)
-        let a = try f.pool.connect()
-        let b = try f.pool.connect()
-        f.log.removeAll()
-        a.close()
-        XCTAssertEqual(f.log.entries, ["reset", "R", "checkin"])
-        f.log.removeAll()
-        let bConn = try XCTUnwrap(b.dbapiConnection)
-        b.close()
-        XCTAssertEqual(f.log.entries, ["reset", "R", "checkin", "close", "CL"])
-        XCTAssertEqual(bConn.calls, ["rollback()", "close()"])
-        XCTAssertEqual(f.pool.checkedIn, 1)
-        XCTAssertEqual(f.pool.overflow, 0)
-    }
-
-    /// §3.2 #7 + Appendix A.5 (PD-04): NullPool return: reset → R → checkin → close → CL.
-    func testNullPoolReturnFiresResetCheckinClose() throws {
-        let dbapi = MockDBAPI()
-        let log = MockCallLog()
-        let pool = try NullPool(options: PoolOptions(logHandler: .disabled), dialect: MockDialect(log: log), creator: dbapi.creator())
-        EventRecorder(log: log).attach(to: pool.events)
-        let fairy = try pool.connect()
-        let conn = try XCTUnwrap(fairy.dbapiConnection)
-        log.removeAll()
-        fairy.close()
-        XCTAssertEqual(log.entries, ["reset", "R", "checkin", "close", "CL"])
-        XCTAssertEqual(conn.calls, ["rollback()", "close()"])
-    }
-
-    /// §3.2 #8 + Appendix A.8: hard invalidate: invalidate → close → terminate → checkin(nil); no reset.
-    func testHardInvalidateFiresInvalidateCloseCheckinNil() throws {
-        let f = try EventFixture()
-        let fairy = try f.pool.connect()
-        let conn = try XCTUnwrap(fairy.dbapiConnection)
-        f.log.removeAll()
-        let error = MockError("boom")
-        fairy.invalidate(error)
-        XCTAssertEqual(f.log.entries, ["invalidate", "close", "T", "checkin"])
-        XCTAssertEqual(f.recorder.events(.invalidate).first?.error as? MockError, error)
-        XCTAssertEqual(f.recorder.events(.invalidate).first?.connectionID, conn.id)
-        XCTAssertEqual(f.recorder.events(.checkin).first?.connectionWasNil, true)
-        XCTAssertEqual(conn.calls, ["close()"])
-        XCTAssertEqual(f.pool.checkedIn, 1)
-        XCTAssertEqual(f.pool.checkedOut, 0)
-    }
-
-    /// §3.2 #9: soft invalidate fires only soft_invalidate; the return is normal; the next checkout
-    /// of that record follows the recycle sequence.
-    func testSoftInvalidateSequence() throws {
-        let f = try EventFixture(poolSize: 1)
-        let fairy = try f.pool.connect()
-        let old = try XCTUnwrap(fairy.dbapiConnection)
-        f.log.removeAll()
-        fairy.invalidate(soft: true)
-        XCTAssertEqual(f.log.entries, ["soft_invalidate"])
-        XCTAssertFalse(old.closed)
-        XCTAssertTrue(fairy.isValid)
-        fairy.close()
-        XCTAssertEqual(f.log.entries, ["soft_invalidate", "reset", "R", "checkin"])
-        f.log.removeAll()
-        let again = try f.pool.connect()
-        XCTAssertEqual(f.log.entries, ["close", "T", "connect", "checkout"])
-        XCTAssertEqual(f.recorder.count(.invalidate), 0)
-        XCTAssertEqual(old.calls, ["rollback()", "close()"])
-        again.close()
-    }
-
-    /// §3.2 #12: dispose closes each idle record (close → CL); checked-out ones are untouched and
-    /// pooled normally when they come back.
-    func testDisposeClosesIdleRecordsOnly() throws {
+    /// first_connect runs once per pool instance, before the first connect; connect runs for every
+    /// new connection.
+    func testFirstConnectRunsOncePerPoolConnectForEveryNewConnection() throws {
         let f = try EventFixture(poolSize: 3)
         let a = try f.pool.connect()
         let b = try f.pool.connect()
+        a.invalidate()
         let c = try f.pool.connect()
-        let (aConn, bConn, cConn) = (a.dbapiConnection!, b.dbapiConnection!, c.dbapiConnection!)
-        a.close()
+        XCTAssertEqual(
+            f.recorder.names,
+            [
+                "first_connect", "connect", "checkout",
+                "connect", "checkout",
+                "invalidate", "close", "checkin",
+                "connect", "checkout"
+            ])
+        XCTAssertEqual(f.recorder.events(.firstConnect).first?.connectionID, f.dbapi.connections[0].id)
         b.close()
-        f.log.removeAll()
-        f.pool.dispose()
-        XCTAssertEqual(f.log.entries, ["close", "CL", "close", "CL"])
-        XCTAssertEqual(Set(f.recorder.events(.close).compactMap(\.connectionID)), [aConn.id, bConn.id])
-        XCTAssertTrue(aConn.closed)
-        XCTAssertTrue(bConn.closed)
-        XCTAssertFalse(cConn.closed)
-        f.log.removeAll()
         c.close()
-        XCTAssertEqual(f.log.entries, ["reset", "R", "checkin"])
-        XCTAssertFalse(cConn.closed)
-        XCTAssertEqual(f.pool.checkedIn, 1)
     }
 
-    // MARK: §3.3 registration rules
+    // MARK: Registration
 
-    /// PE-09: listeners fire in registration order; `prepend: true` puts one first.
+    /// Listeners fire in registration order; `prepend: true` puts one first.
     func testListenersFireInRegistrationOrderAndPrependGoesFirst() throws {
         let f = try EventFixture(attachRecorder: false)
         let order = MockCallLog()
@@ -248,9 +97,8 @@ final class EventTests: XCTestCase {
         XCTAssertEqual(f.log.entries, ["T", "R"], "no event names: only dialect calls remain")
     }
 
-    /// PE-06, PE-07, PE-11, PE-15: recreate() copies the listeners registered at that moment (not
-    /// later ones, and later removals on the old pool do not affect the copy), and the new pool
-    /// runs first_connect again.
+    /// recreate() copies the listeners registered at that moment (not later ones, and later
+    /// removals on the old pool do not affect the copy), and the new pool runs first_connect again.
     func testRecreateCopiesListenersButNotRunOnceState() throws {
         let f = try EventFixture()
         let marks = MockCallLog()
@@ -278,26 +126,5 @@ final class EventTests: XCTestCase {
         XCTAssertEqual(f.recorder.count(.firstConnect), 0)
         a.close()
         b.close()
-    }
-
-    /// §3.1: first_connect runs once per pool instance, before the first connect; connect runs for
-    /// every new connection.
-    func testFirstConnectRunsOncePerPoolConnectForEveryNewConnection() throws {
-        let f = try EventFixture(poolSize: 3)
-        let a = try f.pool.connect()
-        let b = try f.pool.connect()
-        a.invalidate()
-        let c = try f.pool.connect()
-        XCTAssertEqual(
-            f.recorder.names,
-            [
-                "first_connect", "connect", "checkout",
-                "connect", "checkout",
-                "invalidate", "close", "checkin",
-                "connect", "checkout"
-            ])
-        XCTAssertEqual(f.recorder.events(.firstConnect).first?.connectionID, f.dbapi.connections[0].id)
-        b.close()
-        c.close()
     }
 }

@@ -2,9 +2,6 @@ import DBPool
 import DBPoolTesting
 import XCTest
 
-// Spec §6.2 invalidate, §6.5 soft invalidation (QP-19) and §6.6 pool-wide invalidation
-// `invalidateAll(triggeredBy:error:)` (QP-09, QP-11, QP-18, QP-26, MR-01).
-
 private struct InvalidationFixture {
     let dbapi = MockDBAPI()
     let log = MockCallLog()
@@ -26,11 +23,16 @@ private struct InvalidationFixture {
     }
 }
 
+/// Invalidation of a checked-out connection: hard (closed at once, no reset), soft (replaced at
+/// its record's next checkout), and pool-wide with `invalidateAll(triggeredBy:error:)`, which
+/// replaces every connection older than it lazily.
 final class InvalidationTests: XCTestCase {
     // MARK: Hard invalidation of a fairy
 
-    /// §3.2 #8 / RR-01 "invalidate": the checkout ends at once; the record is back in the pool
-    /// without its connection and reconnects (same record) on its next checkout.
+    /// A hard invalidate ends the checkout at once: invalidate (with the error and the
+    /// connection), close, terminate, then checkin with no connection; no reset and no rollback.
+    /// The record is back in the pool without its connection and reconnects (same record) on its
+    /// next checkout.
     func testHardInvalidateEndsCheckoutAndRecordReconnectsLater() throws {
         let f = try InvalidationFixture(poolSize: 1)
         let fairy = try f.pool.connect()
@@ -41,7 +43,12 @@ final class InvalidationTests: XCTestCase {
         fairy.invalidate(MockDisconnectError("gone"))
         XCTAssertEqual(f.log.entries, ["invalidate", "close", "T", "checkin"])
         XCTAssertEqual(f.recorder.events(.invalidate).first?.error as? MockDisconnectError, MockDisconnectError("gone"))
+        XCTAssertEqual(f.recorder.events(.invalidate).first?.connectionID, conn.id)
+        let checkin = try XCTUnwrap(f.recorder.events(.checkin).first)
+        XCTAssertTrue(checkin.connectionWasNil)
+        XCTAssertEqual(checkin.recordID, ObjectIdentifier(record))
         XCTAssertFalse(fairy.isValid)
+        XCTAssertNil(fairy.dbapiConnection)
         XCTAssertNil(fairy.record)
         XCTAssertNil(record.dbapiConnection)
         XCTAssertEqual(conn.calls, ["close()"])
@@ -55,9 +62,9 @@ final class InvalidationTests: XCTestCase {
         again.close()
     }
 
-    // MARK: Soft invalidation (QP-19)
+    // MARK: Soft invalidation
 
-    /// QP-19: a soft-invalidated connection stays usable until it is returned (normal return), and
+    /// A soft-invalidated connection stays usable until it is returned (normal return), and
     /// the next checkout of that record reconnects with the record identity kept, info cleared and
     /// recordInfo kept.
     func testSoftInvalidationKeepsConnectionUntilReturnThenReconnectsSameRecord() throws {
@@ -100,9 +107,9 @@ final class InvalidationTests: XCTestCase {
         third.close()
     }
 
-    // MARK: invalidateAll (§6.6)
+    // MARK: invalidateAll
 
-    /// MR-01 / §6.6: invalidateAll(triggeredBy: nil) closes nothing eagerly; every connection made
+    /// invalidateAll(triggeredBy: nil) closes nothing eagerly; every connection made
     /// before it is replaced on its next checkout, connections made afterwards are kept.
     func testInvalidateAllWithoutTriggerReplacesOlderConnectionsLazily() throws {
         let f = try InvalidationFixture(poolSize: 3)
@@ -137,7 +144,7 @@ final class InvalidationTests: XCTestCase {
         e.close()
     }
 
-    /// QP-18 / §6.6: invalidateAll(triggeredBy: fairy, error:) hard-invalidates that fairy at once
+    /// invalidateAll(triggeredBy: fairy, error:) hard-invalidates that fairy at once
     /// (invalidate carrying the error, close, terminate, checkin nil) and marks the idle ones stale
     /// without closing them.
     func testInvalidateAllWithTriggerInvalidatesThatFairyAndMarksOthersStale() throws {
@@ -169,7 +176,7 @@ final class InvalidationTests: XCTestCase {
         y.close()
     }
 
-    /// QP-26: a failure reported by a connection from an older generation does not move the
+    /// A failure reported by a connection from an older generation does not move the
     /// boundary again. A1, A2 old; invalidateAll(A1) → B made after; invalidateAll(triggeredBy: A2)
     /// invalidates A2 itself but must not make B stale.
     func testFailureFromOlderGenerationDoesNotMoveTheBoundaryAgain() throws {
@@ -197,7 +204,7 @@ final class InvalidationTests: XCTestCase {
         again.close()
     }
 
-    /// QP-26 counterpart: a failure reported by a connection of the current generation does move
+    /// A failure reported by a connection of the current generation does move
     /// the boundary, so other current connections are replaced.
     func testFailureFromCurrentGenerationMovesTheBoundary() throws {
         let f = try InvalidationFixture(poolSize: 3)
@@ -218,7 +225,7 @@ final class InvalidationTests: XCTestCase {
         next.close()
     }
 
-    /// §6.6: invalidateAll with an already-closed fairy as trigger does not touch it again (no
+    /// invalidateAll with an already-closed fairy as trigger does not touch it again (no
     /// warning path, no second checkin) but still marks the pool.
     func testInvalidateAllWithClosedTriggerOnlyMovesTheBoundary() throws {
         let f = try InvalidationFixture(poolSize: 1)

@@ -2,9 +2,9 @@ import XCTest
 import DBPool
 import DBPoolTesting
 
-/// §5.1 NullPool: nothing is pooled; every checkout connects and every return closes.
+/// NullPool: nothing is pooled; every checkout connects and every return closes.
 final class NullPoolTests: XCTestCase {
-    // NP-01: three checkouts make three creator calls, each a distinct connection.
+    // Three checkouts make three creator calls, each a distinct connection.
     func testEveryCheckoutCallsTheCreator() throws {
         let dbapi = MockDBAPI()
         let pool = try NullPool(dialect: MockDialect(), creator: dbapi.creator("foo.db"))
@@ -22,7 +22,7 @@ final class NullPoolTests: XCTestCase {
         XCTAssertEqual(dbapi.openConnections.count, 0, "every return must close its connection")
     }
 
-    // NP-01: two connections out at once are two distinct driver connections.
+    // Two connections out at once are two distinct driver connections.
     func testConcurrentCheckoutsAreDistinctConnections() throws {
         let dbapi = MockDBAPI()
         let pool = try NullPool(dialect: MockDialect(), creator: dbapi.creator())
@@ -36,7 +36,7 @@ final class NullPoolTests: XCTestCase {
         XCTAssertEqual(dbapi.openConnections.count, 0)
     }
 
-    // PD-04 / Appendix A 5: return = reset → rollback → checkin → close → dialect close.
+    // A return fires reset, rolls back, fires checkin, fires close, then the dialect closes.
     func testReturnEventOrderResetCheckinClose() throws {
         let dbapi = MockDBAPI()
         let log = MockCallLog()
@@ -64,7 +64,7 @@ final class NullPoolTests: XCTestCase {
         XCTAssertNil(fairy.record)
     }
 
-    // PD-04 with the PoolDialectTest log: each cycle is one rollback and one close.
+    // Each checkout/return cycle is one rollback and one close for the dialect.
     func testDialectLogPerCycleIsRollbackThenClose() throws {
         let dbapi = MockDBAPI()
         let log = MockCallLog()
@@ -74,7 +74,7 @@ final class NullPoolTests: XCTestCase {
         XCTAssertEqual(log.entries, ["R", "CL", "R", "CL"])
     }
 
-    // §5.1: with the default dialect the connection sees exactly rollback() then close().
+    // With the default dialect the connection sees exactly rollback() then close().
     func testDefaultDialectCallsRollbackThenClose() throws {
         let dbapi = MockDBAPI()
         let pool = try NullPool(creator: dbapi.creator())
@@ -85,7 +85,7 @@ final class NullPoolTests: XCTestCase {
         XCTAssertEqual(conn.callsAfterClose, [])
     }
 
-    // §5.1: dispose() does nothing; a connection out during dispose is untouched, and closed
+    // dispose() does nothing; a connection out during dispose is untouched, and closed
     // normally when it comes back.
     func testDisposeDoesNothing() throws {
         let dbapi = MockDBAPI()
@@ -108,7 +108,7 @@ final class NullPoolTests: XCTestCase {
         XCTAssertEqual(dbapi.connectCount, 1)
     }
 
-    // Appendix A 12.
+    // The status is the pool kind's name, whatever is checked out.
     func testStatus() throws {
         let pool = try NullPool(dialect: MockDialect(), creator: MockDBAPI().creator())
         XCTAssertEqual(pool.status(), "NullPool")
@@ -117,7 +117,7 @@ final class NullPoolTests: XCTestCase {
         fairy.close()
     }
 
-    // §5.1: recreate() copies creator, configuration and listeners; first_connect fires afresh.
+    // recreate() copies creator, configuration and listeners; first_connect fires afresh.
     func testRecreateCopiesListenersAndConfiguration() throws {
         let dbapi = MockDBAPI()
         let options = PoolOptions(recycle: .seconds(100), resetOnReturn: .commit, prePing: true, loggingName: "np")
@@ -147,7 +147,7 @@ final class NullPoolTests: XCTestCase {
             "listeners must be copied, and first_connect must fire afresh on the new pool")
     }
 
-    // §5.1: invalidating one connection closes just it; the next checkout connects anew.
+    // Invalidating one connection closes just it; the next checkout connects anew.
     func testInvalidateClosesThatConnectionOnly() throws {
         let dbapi = MockDBAPI()
         let pool = try NullPool(dialect: MockDialect(), creator: dbapi.creator())

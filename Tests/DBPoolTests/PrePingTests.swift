@@ -2,9 +2,6 @@ import DBPool
 import DBPoolTesting
 import XCTest
 
-// Spec §6.3: the checkout algorithm, pre-ping, and the DisconnectionError retry of checkout
-// listeners. IDs PP-xx are test_reconnect.py PrePingMockTest; Appendix A.3/A.4 are source-derived.
-
 private struct PingFixture {
     let dbapi = MockDBAPI()
     let log = MockCallLog()
@@ -39,17 +36,11 @@ private struct PingFixture {
     }
 }
 
+/// prePing: every checkout of a connection that is not brand new pings it first. A failed ping
+/// (or a ping error the dialect calls a disconnect) replaces that connection and every older one;
+/// any other ping error fails the checkout. (A brand-new connection is not pinged: EventTests.)
 final class PrePingTests: XCTestCase {
-    /// PP-01: a brand-new connection is not pinged.
-    func testNoPingOnBrandNewConnection() throws {
-        let f = try PingFixture()
-        let fairy = try f.pool.connect()
-        XCTAssertEqual(fairy.dbapiConnection?.calls, [])
-        XCTAssertFalse(f.log.entries.contains("P"))
-        fairy.close()
-    }
-
-    /// PP-02: a connection just made by a reconnect is not pinged; the checkout after that is.
+    /// A connection just made by a reconnect is not pinged; the checkout after that is.
     func testNoPingOnConnectionJustMadeByReconnect() throws {
         let f = try PingFixture()
         try f.warm(1)
@@ -70,7 +61,7 @@ final class PrePingTests: XCTestCase {
         next.close()
     }
 
-    /// §6.3.8: every other outermost checkout pings once, visible as one cursor() call.
+    /// Every other outermost checkout pings once, visible as one cursor() call.
     func testEveryNonFreshCheckoutPingsOnce() throws {
         let f = try PingFixture()
         for _ in 0..<3 { try f.pool.connect().close() }
@@ -81,7 +72,7 @@ final class PrePingTests: XCTestCase {
         XCTAssertEqual(f.log.entries.filter { $0 == "P" }.count, 2)
     }
 
-    /// PP-08 / §3.2 #5: a failed ping fires invalidate with DisconnectionError(invalidatePool:
+    /// A failed ping fires invalidate with DisconnectionError(invalidatePool:
     /// true), closes (terminates) the stale connection exactly once with no reset, reconnects, and
     /// checks out the new connection without pinging it.
     func testFailedPingInvalidatesClosesAndReconnects() throws {
@@ -106,7 +97,7 @@ final class PrePingTests: XCTestCase {
         fairy.close()
     }
 
-    /// PP-03: a failed ping invalidates every older idle connection: they are replaced (close,
+    /// A failed ping invalidates every older idle connection: they are replaced (close,
     /// terminate, connect, no ping) when next checked out, not eagerly; a connection made after the
     /// failure is kept and pinged normally.
     func testFailedPingReplacesOlderIdleConnectionsOnTheirNextCheckout() throws {
@@ -140,7 +131,7 @@ final class PrePingTests: XCTestCase {
         d.close()
     }
 
-    /// §6.3 / api.md: a ping that throws an error the dialect classifies as a disconnect counts as
+    /// A ping that throws an error the dialect classifies as a disconnect counts as
     /// a failed ping (same sequence, same DisconnectionError(invalidatePool: true)).
     func testPingErrorClassifiedAsDisconnectCountsAsFailedPing() throws {
         let f = try PingFixture(poolSize: 2, pingThrowsOnDisconnect: true)
@@ -163,8 +154,8 @@ final class PrePingTests: XCTestCase {
         other.close()
     }
 
-    /// §6.3: any other ping error propagates unwrapped; the record is invalidated (the event
-    /// carries the error) and returned; no checkout event; the pool is not invalidated.
+    /// Any other ping error propagates unwrapped; the record is invalidated (the event carries the
+    /// error, the connection is closed once) and returned; no checkout event; the pool is not invalidated.
     func testNonDisconnectPingErrorPropagatesAndReturnsInvalidatedRecord() throws {
         let f = try PingFixture(poolSize: 2)
         let conns = try f.warm(2)
@@ -176,7 +167,7 @@ final class PrePingTests: XCTestCase {
         XCTAssertEqual(f.log.entries, ["P", "invalidate", "close", "T", "checkin"])
         XCTAssertEqual(f.recorder.events(.invalidate).first?.error as? MockError, MockError("ping failed"))
         XCTAssertEqual(f.recorder.events(.checkin).first?.connectionWasNil, true)
-        XCTAssertTrue(conns[0].closed)
+        XCTAssertEqual(conns[0].closeCount, 1)
         XCTAssertEqual(f.pool.checkedIn, 2)
         XCTAssertEqual(f.pool.checkedOut, 0)
         XCTAssertEqual(f.pool.overflow, 0)
@@ -188,7 +179,7 @@ final class PrePingTests: XCTestCase {
         next.close()
     }
 
-    /// §6.3: a ping error the dialect does not recognise as a disconnect propagates, even if it is
+    /// A ping error the dialect does not recognise as a disconnect propagates, even if it is
     /// a MockDisconnectError (recognisesDisconnects: false).
     func testUnrecognisedPingErrorPropagates() throws {
         let f = try PingFixture(recognisesDisconnects: false, pingThrowsOnDisconnect: true)
@@ -202,8 +193,9 @@ final class PrePingTests: XCTestCase {
         XCTAssertEqual(f.pool.checkedIn, 1)
     }
 
-    /// Appendix A.4: pre-ping with DefaultDialect throws PoolError.pingNotSupported on the first
-    /// non-fresh checkout; the record is invalidated (closed) and returned.
+    /// Pre-ping with DefaultDialect throws PoolError.pingNotSupported on the first checkout of a
+    /// connection that is not brand new; the record is invalidated (closed; the invalidate event
+    /// carries the error) and returned, and its next checkout reconnects without a ping.
     func testPrePingWithDefaultDialectThrowsPingNotSupported() throws {
         let dbapi = MockDBAPI()
         let pool = try QueuePool<MockConnection>(
@@ -223,12 +215,23 @@ final class PrePingTests: XCTestCase {
             }
         }
         XCTAssertEqual(recorder.names, ["invalidate", "close", "checkin"])
+        guard case .pingNotSupported? = recorder.events(.invalidate).first?.error as? PoolError else {
+            return XCTFail("the invalidate event must carry the ping error")
+        }
         XCTAssertEqual(dbapi.connections[0].calls, ["rollback()", "close()"])
         XCTAssertEqual(pool.checkedIn, 1)
         XCTAssertEqual(pool.checkedOut, 0)
+        XCTAssertEqual(pool.overflow, 0)
+
+        // The record reconnects; the new connection is brand new, so it is not pinged.
+        let next = try pool.connect()
+        XCTAssertTrue(next.dbapiConnection === dbapi.connections.last)
+        XCTAssertEqual(dbapi.connections.count, 2)
+        XCTAssertEqual(next.dbapiConnection?.calls, [])
+        next.close()
     }
 
-    /// PP-05: when the reconnect after a failed ping fails, the connect error propagates
+    /// When the reconnect after a failed ping fails, the connect error propagates
     /// unwrapped, the record goes back without a connection, and the QueuePool counters
     /// (checkedIn, overflow, checkedOut) are intact. After the database is back, the next checkout
     /// reconnects (no ping: fresh).

@@ -3,7 +3,8 @@ import Foundation
 import DBPool
 import DBPoolTesting
 
-/// QueuePool accounting, waiting and ordering (semantics reference §4).
+/// QueuePool: the accounting of its counters and status, waiting and timeouts, the order in which
+/// idle connections and waiters are served, dispose, recreate, and failed connects.
 final class QueuePoolTests: XCTestCase {
     private func makePool(
         _ size: Int, _ overflow: Int, timeout: Duration? = .seconds(5), lifo: Bool = false,
@@ -14,10 +15,12 @@ final class QueuePoolTests: XCTestCase {
             options: options, dialect: MockDialect(), creator: dbapi.creator())
     }
 
-    // QP-01: six checkouts from QueuePool(3, 3), then the overflow is closed on return.
+    // The status before, during and after six checkouts from QueuePool(3, 3); the three overflow
+    // connections are closed on return.
     func testOverflowAccountingAndStatus() throws {
         let dbapi = MockDBAPI()
         let pool = try makePool(3, 3, dbapi: dbapi)
+        XCTAssertEqual(pool.status(), "Pool size: 3  Connections in pool: 0 Current Overflow: -3 Current Checked out connections: 0")
         let fairies = try (0..<6).map { _ in try pool.connect() }
         XCTAssertEqual(pool.status(), "Pool size: 3  Connections in pool: 0 Current Overflow: 3 Current Checked out connections: 6")
         XCTAssertEqual(pool.overflow, 3)
@@ -30,7 +33,7 @@ final class QueuePoolTests: XCTestCase {
         XCTAssertEqual(pool.status(), "Pool size: 3  Connections in pool: 3 Current Overflow: 0 Current Checked out connections: 0")
     }
 
-    // QP-07 / MR-14: a failing creator gives its slot back; nothing is queued.
+    // A failing creator gives its slot back; nothing is queued.
     func testFailedCreatorRestoresOverflow() throws {
         let dbapi = MockDBAPI()
         let pool = try makePool(1, 1, dbapi: dbapi)
@@ -48,7 +51,7 @@ final class QueuePoolTests: XCTestCase {
         XCTAssertEqual(pool.overflow, 0)
     }
 
-    // QP-08: the creator runs outside the pool's lock, so a slow connect does not stall others.
+    // The creator runs outside the pool's lock, so a slow connect does not stall others.
     func testCreatorRunsOutsideTheLock() throws {
         let dbapi = MockDBAPI()
         let pool = try makePool(2, 0, dbapi: dbapi)
@@ -71,7 +74,7 @@ final class QueuePoolTests: XCTestCase {
         again.close()
     }
 
-    // QP-05: subsecond timeout precision and the exact message.
+    // A subsecond timeout is kept exactly, and the message gives it with the pool's state.
     func testSubsecondTimeout() throws {
         let pool = try makePool(1, 0, timeout: .milliseconds(50))
         let held = try pool.connect()
@@ -101,7 +104,8 @@ final class QueuePoolTests: XCTestCase {
         try pool.connect().close()
     }
 
-    // QP-09 / QP-11: a blocked checkout is woken by a return, and by a hard invalidation.
+    // A blocked checkout is woken by a hard invalidation, whose record reconnects for it. (Woken
+    // by a return: testWaitersAreServedInArrivalOrderAcrossKinds.)
     func testWaiterIsWokenByReturnAndByInvalidation() throws {
         let dbapi = MockDBAPI()
         let pool = try makePool(1, 0, timeout: nil, dbapi: dbapi)
@@ -121,7 +125,7 @@ final class QueuePoolTests: XCTestCase {
         XCTAssertEqual(pool.checkedOut, 0)
     }
 
-    // QP-15: poolSize 0 means no limit at all, and overflow reads 0.
+    // poolSize 0 means no limit at all, and overflow reads 0.
     func testPoolSizeZeroIsUnlimited() throws {
         let pool = try makePool(0, 3)
         XCTAssertEqual(pool.maxOverflow, -1)
@@ -142,23 +146,29 @@ final class QueuePoolTests: XCTestCase {
         XCTAssertEqual(pool.overflow, 0)
     }
 
-    // QP-16: returning to a full pool closes the connection and fires close after checkin.
+    // A connection returned to a full pool is closed: reset, rollback, checkin, then close and the
+    // dialect's close. A return to a pool with room closes nothing.
     func testReturnToFullPoolClosesAfterCheckin() throws {
-        let dbapi = MockDBAPI()
-        let pool = try makePool(1, 1, dbapi: dbapi)
-        let recorder = EventRecorder()
-        recorder.attach(to: pool.events)
-        let a = try pool.connect()
-        let b = try pool.connect()
+        let f = try EventFixture(poolSize: 1, maxOverflow: 1)
+        let a = try f.pool.connect()
+        let b = try f.pool.connect()
+        let aConn = try XCTUnwrap(a.dbapiConnection), bConn = try XCTUnwrap(b.dbapiConnection)
+        XCTAssertEqual(f.pool.overflow, 1)
+        f.log.removeAll()
+
         a.close()
-        recorder.clear()
+        XCTAssertEqual(f.log.entries, ["reset", "R", "checkin"], "a return to a pool with room does not close")
+        XCTAssertFalse(aConn.closed)
+        f.log.removeAll()
+
         b.close()
-        XCTAssertEqual(recorder.names, ["reset", "checkin", "close"])
-        XCTAssertTrue(dbapi.connections[1].closed)
-        XCTAssertFalse(dbapi.connections[0].closed)
+        XCTAssertEqual(f.log.entries, ["reset", "R", "checkin", "close", "CL"])
+        XCTAssertEqual(f.recorder.events(.close).last?.connectionID, bConn.id)
+        XCTAssertEqual(bConn.calls, ["rollback()", "close()"])
+        XCTAssertEqual(f.pool.status(), "Pool size: 1  Connections in pool: 1 Current Overflow: 0 Current Checked out connections: 0")
     }
 
-    // QP-33 / QP-34
+    // FIFO (the default) hands out the idle connection returned first; LIFO the one returned last.
     func testFIFOAndLIFOOrder() throws {
         for lifo in [false, true] {
             let dbapi = MockDBAPI()
@@ -173,26 +183,61 @@ final class QueuePoolTests: XCTestCase {
         }
     }
 
-    // QP-12 with our deviation: counters stay true across dispose() with connections out.
-    func testDisposeClosesIdleOnlyAndCountersStayTrue() throws {
-        let dbapi = MockDBAPI()
-        let pool = try makePool(3, 0, dbapi: dbapi)
-        let c1 = try pool.connect()
-        let c2 = try pool.connect()
+    // dispose() while connections are out closes the idle ones only (close, then the dialect's
+    // close); the ones out are pooled normally when they come back (reset, rollback, checkin), and
+    // the counters stay true after every step. SQLAlchemy's checkedout() would go negative here;
+    // ours never does. The slots dispose freed are reused by new connections.
+    func testDisposeWhileCheckedOutClosesIdleOnlyAndKeepsCountersTrue() throws {
+        let f = try EventFixture(poolSize: 3)
+        let pool = f.pool
+        func counters() -> [Int] { [pool.checkedIn, pool.checkedOut, pool.overflow] }
+
+        let c1 = try pool.connect(), c2 = try pool.connect(), c3 = try pool.connect()
+        let conn1 = try XCTUnwrap(c1.dbapiConnection)
+        let conn2 = try XCTUnwrap(c2.dbapiConnection)
+        let conn3 = try XCTUnwrap(c3.dbapiConnection)
+        XCTAssertEqual(counters(), [0, 3, 0])
+
         c1.close()
+        XCTAssertEqual(counters(), [1, 2, 0])
+        XCTAssertEqual(conn1.closeCount, 0)
+
+        f.log.removeAll()
         pool.dispose()
-        XCTAssertTrue(dbapi.connections[0].closed, "the idle connection is closed")
-        XCTAssertFalse(dbapi.connections[1].closed, "the checked-out one is untouched")
-        XCTAssertEqual(pool.checkedIn, 0)
-        XCTAssertEqual(pool.checkedOut, 1)
+        XCTAssertEqual(f.log.entries, ["close", "CL"])
+        XCTAssertEqual(f.recorder.events(.close).last?.connectionID, conn1.id)
+        XCTAssertEqual(conn1.closeCount, 1, "dispose closes the idle connection")
+        XCTAssertEqual(conn2.closeCount, 0, "dispose leaves checked-out connections alone")
+        XCTAssertEqual(conn3.closeCount, 0)
+        XCTAssertEqual(counters(), [0, 2, -1])
+        XCTAssertEqual(pool.status(), "Pool size: 3  Connections in pool: 0 Current Overflow: -1 Current Checked out connections: 2")
+
+        f.log.removeAll()
         c2.close()
-        XCTAssertEqual(pool.checkedIn, 1, "returned after dispose: pooled normally")
-        XCTAssertEqual(pool.checkedOut, 0, "SQLAlchemy would read -1 here")
-        XCTAssertGreaterThanOrEqual(pool.checkedOut, 0)
-        XCTAssertEqual(pool.overflow, -2)
+        XCTAssertEqual(f.log.entries, ["reset", "R", "checkin"], "a connection returned after dispose is pooled normally")
+        XCTAssertEqual(counters(), [1, 1, -1], "SQLAlchemy would read checkedout() == -2 here")
+        XCTAssertEqual(conn2.closeCount, 0)
+
+        c3.close()
+        XCTAssertEqual(counters(), [2, 0, -1])
+        XCTAssertEqual(pool.status(), "Pool size: 3  Connections in pool: 2 Current Overflow: -1 Current Checked out connections: 0")
+
+        // ...and that is the one we get back next (FIFO).
+        let c4 = try pool.connect()
+        XCTAssertEqual(c4.dbapiConnection?.id, conn2.id)
+        XCTAssertEqual(counters(), [1, 1, -1])
+        let c5 = try pool.connect()
+        XCTAssertEqual(c5.dbapiConnection?.id, conn3.id)
+        let c6 = try pool.connect()
+        XCTAssertEqual(f.dbapi.connectCount, 4, "the slot freed by dispose is reused by a new connection")
+        XCTAssertEqual(counters(), [0, 3, 0])
+        c4.close(); c5.close(); c6.close()
+        XCTAssertEqual(counters(), [3, 0, 0])
+        pool.dispose()
+        XCTAssertEqual(f.dbapi.connections.map(\.closeCount), [1, 1, 1, 1], "nothing leaked, nothing closed twice")
     }
 
-    // PT-02 / QP-28: recreate keeps the configuration and does not connect.
+    // recreate keeps the configuration and the creator, and does not connect.
     func testRecreateKeepsConfigurationAndDoesNotConnect() throws {
         let dbapi = MockDBAPI()
         let options = PoolOptions(recycle: .seconds(10), resetOnReturn: .commit, prePing: true, loggingName: "p", logHandler: .disabled)
@@ -216,8 +261,8 @@ final class QueuePoolTests: XCTestCase {
         XCTAssertEqual(dbapi.connections[1].calls, ["commit()"])
     }
 
-    // QP-20 to QP-24: an idle record that fails to reconnect goes back without a connection,
-    // and the counters do not move.
+    // An idle record that fails to reconnect goes back without a connection (checkin with no
+    // connection, no connect event), and the counters do not move.
     func testFailedReconnectOfIdleRecordKeepsCounters() throws {
         let dbapi = MockDBAPI()
         let pool = try makePool(1, 0, dbapi: dbapi)

@@ -2,9 +2,6 @@ import DBPool
 import DBPoolTesting
 import XCTest
 
-// Spec §6.1 (ConnectionRecord lifecycle) and §6.5 (recycle: strictly greater than `recycle`,
-// measured from the clock reading taken just before the creator ran).
-
 private struct RecordFixture {
     let dbapi = MockDBAPI()
     let log = MockCallLog()
@@ -12,21 +9,25 @@ private struct RecordFixture {
     let clock: ManualClock
     let pool: QueuePool<MockConnection>
 
-    init(poolSize: Int = 1, recycle: Duration? = nil, clock: ManualClock = ManualClock()) throws {
+    init(poolSize: Int = 1, recycle: Duration? = nil, prePing: Bool = false, clock: ManualClock = ManualClock()) throws {
         self.clock = clock
         recorder = EventRecorder(log: log)
         pool = try QueuePool(
             poolSize: poolSize, maxOverflow: 0, timeout: .milliseconds(50),
-            options: PoolOptions(recycle: recycle, clock: clock, logHandler: .disabled),
+            options: PoolOptions(recycle: recycle, prePing: prePing, clock: clock, logHandler: .disabled),
             dialect: MockDialect(log: log), creator: dbapi.creator())
         recorder.attach(to: pool.events)
     }
 }
 
+/// ConnectionRecord, a pool's slot for one driver connection: connecting (through the creator,
+/// whose errors propagate unwrapped), info and recordInfo, invalidation, closing its connection, and
+/// recycle (strictly older than `recycle`, measured from the clock reading taken just before the
+/// creator ran, checked at checkout).
 final class RecordTests: XCTestCase {
     // MARK: Creation
 
-    /// PT-06 analogue: a pool does not connect until the first checkout; the record created for it
+    /// A pool does not connect until the first checkout; the record created for it
     /// connects at once and holds the fairy's connection.
     func testRecordConnectsWhenCreatedAndHoldsTheFairysConnection() throws {
         let f = try RecordFixture()
@@ -42,7 +43,7 @@ final class RecordTests: XCTestCase {
         XCTAssertNotNil(record.dbapiConnection, "an ordinary return keeps the connection")
     }
 
-    /// §6.1: `lastConnectTime` (starttime) is the clock reading taken just before the creator ran.
+    /// `lastConnectTime` is the clock reading taken just before the creator ran.
     func testLastConnectTimeIsTakenBeforeTheCreatorRuns() throws {
         let clock = ManualClock()
         let dbapi = MockDBAPI()
@@ -72,7 +73,7 @@ final class RecordTests: XCTestCase {
         recycled.close()
     }
 
-    /// §6.8: the record-taking creator receives the record that is connecting, whose recordInfo it
+    /// The record-taking creator receives the record that is connecting, whose recordInfo it
     /// can read and write.
     func testRecordTakingCreatorReceivesTheConnectingRecord() throws {
         let dbapi = MockDBAPI()
@@ -95,7 +96,7 @@ final class RecordTests: XCTestCase {
 
     // MARK: info / recordInfo
 
-    /// PT-03/PT-05: `info` is cleared whenever the connection is replaced; `recordInfo` survives.
+    /// `info` is cleared whenever the connection is replaced; `recordInfo` survives.
     /// An ordinary return keeps both.
     func testInfoClearedOnReconnectRecordInfoSurvives() throws {
         let f = try RecordFixture()
@@ -121,7 +122,7 @@ final class RecordTests: XCTestCase {
 
     // MARK: invalidate
 
-    /// §6.1: hard invalidation of an idle record fires invalidate (error nil) then close, terminates
+    /// Hard invalidation of an idle record fires invalidate (error nil) then close, terminates
     /// the connection and clears it; the same record reconnects on its next checkout.
     func testHardInvalidateOfIdleRecordClosesConnectionAndRecordReconnectsLater() throws {
         let f = try RecordFixture()
@@ -147,7 +148,7 @@ final class RecordTests: XCTestCase {
         again.close()
     }
 
-    /// §6.1: the invalidate event carries the error passed in.
+    /// The invalidate event carries the error passed in.
     func testInvalidateEventCarriesTheError() throws {
         let f = try RecordFixture()
         let fairy = try f.pool.connect()
@@ -157,7 +158,7 @@ final class RecordTests: XCTestCase {
         XCTAssertEqual(f.recorder.events(.invalidate).first?.error as? MockDisconnectError, MockDisconnectError("gone"))
     }
 
-    /// §6.1: soft invalidation fires soft_invalidate only and keeps the connection; the next
+    /// Soft invalidation fires soft_invalidate only and keeps the connection; the next
     /// checkout replaces it (close, terminate, connect) in the same record.
     func testSoftInvalidateOfRecordKeepsConnectionUntilNextCheckout() throws {
         let f = try RecordFixture()
@@ -182,7 +183,7 @@ final class RecordTests: XCTestCase {
         again.close()
     }
 
-    /// §6.1: invalidating a record that has no connection does nothing: no event, no dialect call.
+    /// Invalidating a record that has no connection does nothing: no event, no dialect call.
     func testInvalidateOfRecordWithoutConnectionIsANoOp() throws {
         let f = try RecordFixture()
         let fairy = try f.pool.connect()
@@ -197,7 +198,7 @@ final class RecordTests: XCTestCase {
         XCTAssertEqual(f.dbapi.connections[0].closeCount, 1)
     }
 
-    /// §6.1: a failed reconnect leaves the record without a connection (`dbapiConnection` nil), it
+    /// A failed reconnect leaves the record without a connection (`dbapiConnection` nil), it
     /// goes back to the pool, and a later checkout connects it.
     func testFailedReconnectLeavesRecordWithoutConnection() throws {
         let f = try RecordFixture()
@@ -217,9 +218,65 @@ final class RecordTests: XCTestCase {
         again.close()
     }
 
-    // MARK: §6.5 recycle
+    // MARK: A creator or a close that throws
 
-    /// QP-17: recycle is strictly greater: at exactly `recycle` the connection is kept.
+    /// A creator that throws: connect() throws the creator's own error, unwrapped, from every pool
+    /// kind, again and again; no event fires, no connection exists, and a QueuePool gives the
+    /// reserved slot back each time.
+    func testCreatorThatThrowsPropagatesUnwrappedAndLeavesNothingBehind() throws {
+        var faults = ChaosConfiguration()
+        faults.connectFailures = .always
+        let chaos = ChaosDBAPI(seed: 1, configuration: faults)
+        let dialect = ChaosDialect()
+        let pools: [any Pool<ChaosConnection>] = [
+            try QueuePool(poolSize: 1, maxOverflow: 0, timeout: .zero, options: quietOptions, dialect: dialect, creator: chaos.creator()),
+            try NullPool(options: quietOptions, dialect: dialect, creator: chaos.creator()),
+            try StaticPool(options: quietOptions, dialect: dialect, creator: chaos.creator()),
+            try AssertionPool(options: quietOptions, dialect: dialect, creator: chaos.creator()),
+            try SingletonThreadPool(options: quietOptions, dialect: dialect, creator: chaos.creator())
+        ]
+        for pool in pools {
+            let recorder = EventRecorder()
+            recorder.attach(to: pool.events)
+            for _ in 0..<3 {
+                XCTAssertThrowsError(try pool.connect(), "\(pool.status()) \(chaos.failureMessage)") { error in
+                    XCTAssertTrue(error is ChaosError, "the creator's own error, unwrapped: \(error)")
+                }
+            }
+            XCTAssertEqual(recorder.names, [], "no events for a connect that never produced a connection")
+            if let queue = pool as? QueuePool<ChaosConnection> {
+                XCTAssertEqual([queue.checkedIn, queue.checkedOut, queue.overflow], [0, 0, -1], "the slot is given back each time")
+            }
+        }
+        XCTAssertEqual(chaos.connections.count, 0)
+        XCTAssertEqual(chaos.failedConnects, 15, chaos.failureMessage)
+    }
+
+    /// A driver connection whose close() throws: each close logs an error-level "Exception closing
+    /// connection", the connection counts as closed, and the counters stay true.
+    func testConnectionWhoseCloseThrowsIsCountedClosedWithALoggedError() throws {
+        var faults = ChaosConfiguration()
+        faults.closeThrows = .always
+        let chaos = ChaosDBAPI(seed: 3, configuration: faults)
+        let log = LogRecorder()
+        let pool = try QueuePool(
+            poolSize: 1, maxOverflow: 1, options: PoolOptions(logHandler: log.handler), dialect: ChaosDialect(),
+            creator: chaos.creator())
+        let a = try pool.connect()
+        let b = try pool.connect()
+        a.close()
+        b.close()  // overflow: closed on return
+        pool.dispose()  // the pooled one
+        let errors = log.texts(at: .error)
+        XCTAssertEqual(errors.filter { $0.contains("Exception closing connection") }.count, 2, "\(errors)")
+        XCTAssertEqual(pool.checkedIn, 0)
+        XCTAssertEqual(pool.checkedOut, 0)
+        XCTAssertEqual(chaos.problems(expectOpen: 0), [], chaos.failureMessage)
+    }
+
+    // MARK: Recycle
+
+    /// Recycle is strictly greater: at exactly `recycle` the connection is kept.
     func testRecycleDoesNotHappenAtExactlyTheRecycleAge() throws {
         let f = try RecordFixture(recycle: .seconds(30))
         let first = try f.pool.connect()
@@ -236,10 +293,12 @@ final class RecordTests: XCTestCase {
         second.close()
     }
 
-    /// QP-17 + Appendix A.7: older than `recycle` → close then connect on checkout, no invalidate;
-    /// same record, info cleared, recordInfo kept, new lastConnectTime.
+    /// Older than `recycle`: the checkout closes (close event with the old connection, terminate)
+    /// then connects (connect event with the new one), with no invalidate, and does not ping the
+    /// brand-new connection even with prePing; same record, info cleared, recordInfo kept, new
+    /// lastConnectTime.
     func testRecycleReplacesConnectionOlderThanRecycleAge() throws {
-        let f = try RecordFixture(recycle: .seconds(30))
+        let f = try RecordFixture(recycle: .seconds(30), prePing: true)
         let first = try f.pool.connect()
         let conn = try XCTUnwrap(first.dbapiConnection)
         let record = try XCTUnwrap(first.record)
@@ -252,6 +311,9 @@ final class RecordTests: XCTestCase {
         let second = try f.pool.connect()
         XCTAssertEqual(f.log.entries, ["close", "T", "connect", "checkout"])
         XCTAssertEqual(f.recorder.count(.invalidate), 0)
+        XCTAssertEqual(f.recorder.events(.close).last?.connectionID, conn.id)
+        XCTAssertEqual(f.recorder.events(.connect).last?.connectionID, second.dbapiConnection?.id)
+        XCTAssertEqual(second.dbapiConnection?.calls, [], "the brand-new connection is not pinged")
         XCTAssertTrue(second.record === record)
         XCTAssertNotEqual(second.dbapiConnection?.id, conn.id)
         XCTAssertEqual(conn.calls, ["rollback()", "close()"])
@@ -261,7 +323,7 @@ final class RecordTests: XCTestCase {
         second.close()
     }
 
-    /// §6.5: age is measured from the connect, not from the last checkout, and recycling is checked
+    /// Age is measured from the connect, not from the last checkout, and recycling is checked
     /// only at checkout (a connection that ages while checked out is returned normally).
     func testRecycleAgeCountsFromConnectAndIsCheckedOnlyAtCheckout() throws {
         let f = try RecordFixture(recycle: .seconds(30))

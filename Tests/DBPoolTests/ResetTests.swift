@@ -3,10 +3,6 @@ import DBPoolTesting
 import Synchronization
 import XCTest
 
-// Spec §6.4: reset on return (rollback / commit / noAction), the "special close"
-// `close(transactionWasReset:)`, and errors during the reset. IDs: RR-01..RR-06, PE-16, PE-17,
-// Appendix A.9 and A.10.
-
 /// Collects every log message a pool emits.
 private final class ResetLogCapture: Sendable {
     private let storage = Mutex<[PoolLogMessage]>([])
@@ -44,10 +40,14 @@ private struct ResetFixture {
 private let plainReset = PoolResetState(transactionWasReset: false, terminateOnly: false, asyncioSafe: true)
 private let specialReset = PoolResetState(transactionWasReset: true, terminateOnly: false, asyncioSafe: true)
 
+/// Reset on return (rollback, commit or noAction), the "special close"
+/// `close(transactionWasReset:)`, and a reset that fails. (A hard-invalidated connection is not
+/// reset: InvalidationTests.)
 final class ResetTests: XCTestCase {
     // MARK: Modes
 
-    /// RR-01 / PE-16: `.rollback` (default): reset event, then one rollback, then checkin.
+    /// `.rollback` (the default): the reset event, then one rollback, then checkin; the connection
+    /// stays open and is pooled.
     func testRollbackModeRollsBackOnReturn() throws {
         let f = try ResetFixture(.rollback)
         let (fairy, conn) = try f.checkout()
@@ -57,9 +57,12 @@ final class ResetTests: XCTestCase {
         XCTAssertEqual(f.recorder.events(.reset).first?.resetState, plainReset)
         XCTAssertEqual(f.recorder.events(.reset).first?.connectionID, conn.id)
         XCTAssertTrue(f.recorder.events(.reset).first?.hadRecord ?? false)
+        XCTAssertEqual(f.recorder.events(.checkin).first?.connectionID, conn.id)
+        XCTAssertFalse(conn.closed)
+        XCTAssertEqual(f.pool.checkedIn, 1)
     }
 
-    /// RR-03 / PE-17: `.commit`: reset event, then one commit, then checkin.
+    /// `.commit`: reset event, then one commit, then checkin.
     func testCommitModeCommitsOnReturn() throws {
         let f = try ResetFixture(.commit)
         let (fairy, conn) = try f.checkout()
@@ -69,7 +72,7 @@ final class ResetTests: XCTestCase {
         XCTAssertEqual(f.recorder.events(.reset).first?.resetState, plainReset)
     }
 
-    /// RR-05: `.noAction`: no rollback or commit, but the reset event still fires.
+    /// `.noAction`: no rollback or commit, but the reset event still fires.
     func testNoActionModeStillFiresResetEvent() throws {
         let f = try ResetFixture(.noAction)
         let (fairy, conn) = try f.checkout()
@@ -81,7 +84,7 @@ final class ResetTests: XCTestCase {
 
     // MARK: Special close
 
-    /// RR-02 / RR-04: close(transactionWasReset: true) in `.rollback` mode skips the rollback and
+    /// close(transactionWasReset: true) in `.rollback` mode skips the rollback and
     /// tells the reset listener so; the log says "transaction already reset".
     func testSpecialCloseSkipsRollback() throws {
         let f = try ResetFixture(.rollback)
@@ -94,7 +97,8 @@ final class ResetTests: XCTestCase {
         XCTAssertEqual(f.pool.checkedIn, 1)
     }
 
-    /// Appendix A.9: close(transactionWasReset: true) in `.commit` mode still commits.
+    /// close(transactionWasReset: true) in `.commit` mode still commits, and tells the reset
+    /// listener that the transaction was reset.
     func testSpecialCloseInCommitModeStillCommits() throws {
         let f = try ResetFixture(.commit)
         let (fairy, conn) = try f.checkout()
@@ -113,7 +117,7 @@ final class ResetTests: XCTestCase {
         XCTAssertEqual(conn.calls, ["rollback()"])
     }
 
-    /// PE-16 style: a reset listener sees the connection before the pool's rollback, so a
+    /// A reset listener sees the connection before the pool's rollback, so a
     /// driver-specific reset it performs precedes the rollback.
     func testResetListenerRunsBeforeThePoolsRollback() throws {
         let f = try ResetFixture(.rollback)
@@ -125,9 +129,9 @@ final class ResetTests: XCTestCase {
         XCTAssertEqual(conn.calls, ["specialReset(false)", "rollback()"])
     }
 
-    // MARK: Errors during reset (Appendix A.10)
+    // MARK: Errors during reset
 
-    /// RR-06 / A.10: an ordinary error from the rollback is logged at error level, the record is
+    /// An ordinary error from the rollback is logged at error level, the record is
     /// invalidated (the invalidate event carries the error), the connection is closed, the record
     /// is returned (checkin with no connection), and close() returns normally.
     func testRollbackErrorInvalidatesAndReturnsRecordWithoutEscaping() throws {
@@ -159,7 +163,8 @@ final class ResetTests: XCTestCase {
         again.close()
     }
 
-    /// A.10 with a disconnect: the same handling, the event carries the MockDisconnectError.
+    /// A disconnect from the rollback: the same handling; the event carries the disconnect error,
+    /// the error is logged, the connection is closed once, and the record reconnects.
     func testRollbackDisconnectInvalidatesAndReturnsRecord() throws {
         let f = try ResetFixture(.rollback)
         let (fairy, conn) = try f.checkout()
@@ -169,11 +174,18 @@ final class ResetTests: XCTestCase {
         XCTAssertEqual(
             f.recorder.events(.invalidate).first?.error as? MockDisconnectError,
             MockDisconnectError("Lost the DB connection on rollback"))
-        XCTAssertTrue(conn.closed)
+        XCTAssertEqual(conn.closeCount, 1)
         XCTAssertEqual(f.pool.checkedIn, 1)
+        XCTAssertEqual(f.pool.checkedOut, 0)
+        XCTAssertEqual(f.logs.messages.filter { $0.level == .error }.map(\.message), ["Exception during reset or similar"])
+
+        f.log.removeAll()
+        let again = try f.pool.connect()
+        XCTAssertEqual(f.log.entries, ["connect", "checkout"], "the record reconnects")
+        again.close()
     }
 
-    /// A.10 in `.commit` mode: a failing commit is handled the same way.
+    /// In `.commit` mode, a failing commit is handled the same way.
     func testCommitErrorInvalidatesAndReturnsRecord() throws {
         let f = try ResetFixture(.commit)
         let (fairy, conn) = try f.checkout()
@@ -186,14 +198,5 @@ final class ResetTests: XCTestCase {
         XCTAssertEqual(conn.calls, ["commit()", "close()"])
         XCTAssertEqual(f.pool.checkedIn, 1)
         XCTAssertEqual(f.pool.checkedOut, 0)
-    }
-
-    /// A hard-invalidated fairy is not reset on its way back (no reset event, no rollback).
-    func testInvalidatedConnectionIsNotReset() throws {
-        let f = try ResetFixture(.rollback)
-        let (fairy, conn) = try f.checkout()
-        fairy.invalidate()
-        XCTAssertEqual(f.recorder.count(.reset), 0)
-        XCTAssertFalse(conn.calls.contains("rollback()"))
     }
 }

@@ -5,8 +5,8 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// §5.3 SingletonThreadPool: one record per thread, nested checkouts reuse the thread's fairy,
-/// at most `poolSize` thread records.
+/// SingletonThreadPool: one record per thread, nested checkouts reuse the thread's fairy, at most
+/// `poolSize` thread records.
 final class SingletonThreadPoolTests: XCTestCase {
     // MARK: Per-thread identity
 
@@ -55,7 +55,7 @@ final class SingletonThreadPoolTests: XCTestCase {
         XCTAssertEqual(dbapi.connectCount, 1)
     }
 
-    // §5.3: a fairy dropped without close() is returned by its deinit and forgotten as the
+    // A fairy dropped without close() is returned by its deinit and forgotten as the
     // thread's current fairy, so the next connect() is a fresh checkout of the thread's record.
     func testDroppedFairyIsForgottenByItsThread() throws {
         let dbapi = MockDBAPI()
@@ -74,7 +74,7 @@ final class SingletonThreadPoolTests: XCTestCase {
         XCTAssertEqual(dbapi.connectCount, 1)
     }
 
-    // §5.3: after a hard invalidation, the thread's next connect() is a new checkout of its record,
+    // After a hard invalidation, the thread's next connect() is a new checkout of its record,
     // which reconnects.
     func testInvalidatedFairyIsForgottenByItsThread() throws {
         let dbapi = MockDBAPI()
@@ -90,7 +90,7 @@ final class SingletonThreadPoolTests: XCTestCase {
         XCTAssertEqual(dbapi.connectCount, 2)
     }
 
-    // §5.3: different threads get different connections; each thread keeps its own.
+    // Different threads get different connections; each thread keeps its own.
     func testDifferentThreadsGetDifferentConnections() throws {
         let dbapi = MockDBAPI()
         let pool = try SingletonThreadPool(poolSize: 5, dialect: MockDialect(), creator: dbapi.creator())
@@ -133,7 +133,7 @@ final class SingletonThreadPoolTests: XCTestCase {
         XCTAssertTrue(try statusMatches(pool, size: 2))
     }
 
-    // Appendix A 15: a new thread arriving at capacity closes another thread's record, whose
+    // A new thread arriving at capacity closes another thread's record, whose
     // next checkout reconnects; the number of records never exceeds poolSize.
     func testThreadArrivingAtCapacityClosesAnotherThreadsRecord() throws {
         let dbapi = MockDBAPI()
@@ -173,7 +173,7 @@ final class SingletonThreadPoolTests: XCTestCase {
         XCTAssertEqual(victimConn.closeCount, 1)
     }
 
-    // §5.3: the capacity cleanup closes another thread's record even while it is checked out; that
+    // The capacity cleanup closes another thread's record even while it is checked out; that
     // thread's fairy still closes without crashing and its next checkout reconnects.
     func testCapacityCleanupClosesRecordInUse() throws {
         let dbapi = MockDBAPI()
@@ -206,7 +206,7 @@ final class SingletonThreadPoolTests: XCTestCase {
 
     // MARK: Status, dispose, recreate
 
-    // Appendix A 12: "SingletonThreadPool id:<n> size: <records>".
+    // The status reads "SingletonThreadPool id:<n> size: <records>"; the id identifies the pool.
     func testStatusFormat() throws {
         let pool = try SingletonThreadPool(poolSize: 3, dialect: MockDialect(), creator: MockDBAPI().creator())
         XCTAssertTrue(try statusMatches(pool, size: 0), pool.status())
@@ -222,7 +222,7 @@ final class SingletonThreadPoolTests: XCTestCase {
         XCTAssertTrue(try statusMatches(pool, size: 0), pool.status())
     }
 
-    // §5.3: dispose closes every thread's record; each thread then reconnects.
+    // dispose closes every thread's record; each thread then reconnects.
     func testDisposeClosesAllRecords() throws {
         let dbapi = MockDBAPI()
         let log = MockCallLog()
@@ -252,7 +252,30 @@ final class SingletonThreadPoolTests: XCTestCase {
         XCTAssertEqual(dbapi.connectCount, 3)
     }
 
-    // §5.3: recreate keeps poolSize, configuration and listeners.
+    // A connection checked out before dispose() and returned after it: dispose closed it while
+    // it was out, the late return leaves it alone and only fires checkin, and the thread's next
+    // connect() reconnects.
+    func testConnectionReturnedAfterDisposeIsHarmless() throws {
+        let dbapi = MockDBAPI()
+        let pool = try SingletonThreadPool(options: PoolOptions(logHandler: .disabled), dialect: MockDialect(), creator: dbapi.creator())
+        let recorder = EventRecorder()
+        recorder.attach(to: pool.events)
+        let out = try pool.connect()
+        pool.dispose()
+        XCTAssertEqual(dbapi.connections.map(\.closeCount), [1], "dispose closes the thread's connection even while it is out")
+        recorder.clear()
+        out.close()
+        XCTAssertEqual(recorder.names, ["checkin"], "the late return only checks in")
+        XCTAssertEqual(dbapi.connections[0].callsAfterClose, [], "no reset of a connection dispose() closed")
+        let next = try pool.connect()
+        XCTAssertTrue(next.isValid)
+        XCTAssertNotEqual(next.dbapiConnection?.id, dbapi.connections[0].id)
+        next.close()
+        pool.dispose()
+        XCTAssertEqual(dbapi.connections.map(\.closeCount), [1, 1], "nothing leaked, nothing closed twice")
+    }
+
+    // recreate keeps poolSize, configuration and listeners.
     func testRecreateKeepsSizeConfigurationAndListeners() throws {
         let dbapi = MockDBAPI()
         let pool = try SingletonThreadPool(
@@ -274,7 +297,7 @@ final class SingletonThreadPoolTests: XCTestCase {
 
     // MARK: Unsupported and invalid use
 
-    // §5.3: not async compatible; the async connect() throws PoolError.unsupported.
+    // Not async compatible: the async connect() throws PoolError.unsupported.
     func testAsyncConnectThrowsUnsupported() async throws {
         let dbapi = MockDBAPI()
         let pool = try SingletonThreadPool(dialect: MockDialect(), creator: dbapi.creator())

@@ -3,9 +3,9 @@ import DBPool
 import DBPoolTesting
 import Synchronization
 
-/// §5.2 StaticPool: one lazily created record shared by every checkout.
+/// StaticPool: one lazily created record shared by every checkout.
 final class StaticPoolTests: XCTestCase {
-    // §5.2: the record is created lazily, on the first checkout.
+    // The record is created lazily, on the first checkout.
     func testRecordIsCreatedLazily() throws {
         let dbapi = MockDBAPI()
         let pool = try StaticPool(dialect: MockDialect(), creator: dbapi.creator())
@@ -16,7 +16,7 @@ final class StaticPoolTests: XCTestCase {
         XCTAssertEqual(dbapi.connectCount, 1)
     }
 
-    // Appendix A 14: two simultaneous checkouts share one driver connection through two
+    // Two simultaneous checkouts share one driver connection through two
     // distinct fairies, and each close performs a rollback (and fires checkin).
     func testSimultaneousCheckoutsShareOneConnectionAndEachCloseRollsBack() throws {
         let dbapi = MockDBAPI()
@@ -48,7 +48,7 @@ final class StaticPoolTests: XCTestCase {
         XCTAssertEqual(recorder.count(.close), 0)
     }
 
-    // SP-02: checkout, close, checkout gives the same driver connection.
+    // Checkout, close, checkout gives the same driver connection.
     func testCheckoutCloseCheckoutGivesSameConnection() throws {
         let dbapi = MockDBAPI()
         let pool = try StaticPool(dialect: MockDialect(), creator: dbapi.creator())
@@ -63,7 +63,7 @@ final class StaticPoolTests: XCTestCase {
         XCTAssertEqual(dbapi.connectCount, 1)
     }
 
-    // §5.2: a hard-invalidated record is replaced on the next checkout.
+    // A hard-invalidated record is replaced on the next checkout.
     func testHardInvalidationReplacesRecord() throws {
         let dbapi = MockDBAPI()
         let pool = try StaticPool(dialect: MockDialect(), creator: dbapi.creator())
@@ -81,7 +81,7 @@ final class StaticPoolTests: XCTestCase {
         second.close()
     }
 
-    // §5.2: a soft-invalidated record keeps working until returned and is replaced at the next
+    // A soft-invalidated record keeps working until returned and is replaced at the next
     // checkout, which closes the old connection.
     func testSoftInvalidationReplacesRecord() throws {
         let dbapi = MockDBAPI()
@@ -107,7 +107,7 @@ final class StaticPoolTests: XCTestCase {
         second.close()
     }
 
-    // §5.2: a record older than a pool-wide invalidation is replaced on the next checkout.
+    // A record older than a pool-wide invalidation is replaced on the next checkout.
     func testInvalidateAllReplacesRecord() throws {
         let dbapi = MockDBAPI()
         let pool = try StaticPool(dialect: MockDialect(), creator: dbapi.creator())
@@ -133,7 +133,7 @@ final class StaticPoolTests: XCTestCase {
         third.close()
     }
 
-    // §5.2: a record replaced while holders still use it keeps its connection open until the
+    // A record replaced while holders still use it keeps its connection open until the
     // last holder returns; that return closes it, once, after its rollback.
     func testReplacedRecordIsClosedByItsLastHolder() throws {
         let dbapi = MockDBAPI()
@@ -158,7 +158,7 @@ final class StaticPoolTests: XCTestCase {
         XCTAssertEqual(dbapi.openConnections.map(\.id), [dbapi.connections[1].id])
     }
 
-    // §5.2: a failed creator leaves no record behind; the next checkout tries again.
+    // A failed creator leaves no record behind; the next checkout tries again.
     func testFailedCreatorLeavesNoRecord() throws {
         let dbapi = MockDBAPI()
         let pool = try StaticPool(dialect: MockDialect(), creator: dbapi.creator())
@@ -172,7 +172,8 @@ final class StaticPoolTests: XCTestCase {
         XCTAssertEqual(dbapi.connectCount, 2)
     }
 
-    // PD-05: dispose closes and forgets the record: log ["R", "CL", "R"].
+    // dispose closes and forgets the record; the next checkout makes a new one. The dialect sees
+    // ["R", "CL", "R"]: the return's rollback, dispose's close, the next return's rollback.
     func testDisposeClosesAndForgetsRecord() throws {
         let dbapi = MockDBAPI()
         let log = MockCallLog()
@@ -196,7 +197,29 @@ final class StaticPoolTests: XCTestCase {
         XCTAssertEqual(dbapi.connectCount, 2)
     }
 
-    // §5.2: dispose before any checkout, or twice, does nothing.
+    // A connection checked out before dispose() and returned after it: dispose closed the shared
+    // connection while it was out, the late return leaves it alone and only fires checkin, and the
+    // next checkout makes a new connection.
+    func testConnectionReturnedAfterDisposeIsLeftAlone() throws {
+        let dbapi = MockDBAPI()
+        let pool = try StaticPool(options: PoolOptions(logHandler: .disabled), dialect: MockDialect(), creator: dbapi.creator())
+        let recorder = EventRecorder()
+        recorder.attach(to: pool.events)
+        let out = try pool.connect()
+        pool.dispose()
+        XCTAssertEqual(dbapi.connections.map(\.closeCount), [1], "dispose closes the shared connection even while it is out")
+        recorder.clear()
+        out.close()
+        XCTAssertEqual(recorder.names, ["checkin"], "the late return only checks in")
+        XCTAssertEqual(dbapi.connections[0].callsAfterClose, [], "no reset of a connection dispose() closed")
+        let next = try pool.connect()
+        XCTAssertFalse(next.dbapiConnection === dbapi.connections[0], "a new connection after dispose")
+        next.close()
+        pool.dispose()
+        XCTAssertEqual(dbapi.connections.map(\.closeCount), [1, 1], "nothing leaked, nothing closed twice")
+    }
+
+    // dispose before any checkout, or twice, does nothing.
     func testDisposeWithoutRecordDoesNothing() throws {
         let dbapi = MockDBAPI()
         let log = MockCallLog()
@@ -208,7 +231,7 @@ final class StaticPoolTests: XCTestCase {
         XCTAssertEqual(log.entries, ["R", "CL"])
     }
 
-    // SP-01: recreate keeps the same creator (and listeners and configuration).
+    // recreate keeps the same creator (and listeners and configuration).
     func testRecreateKeepsSameCreator() throws {
         let calls = Mutex<[Int]>([])
         let dbapi = MockDBAPI()
@@ -238,7 +261,7 @@ final class StaticPoolTests: XCTestCase {
         XCTAssertEqual(recorder.count(.checkout), 2, "listeners must be copied")
     }
 
-    // Appendix A 12.
+    // The status is the pool kind's name, whatever is checked out.
     func testStatus() throws {
         let pool = try StaticPool(dialect: MockDialect(), creator: MockDBAPI().creator())
         XCTAssertEqual(pool.status(), "StaticPool")
