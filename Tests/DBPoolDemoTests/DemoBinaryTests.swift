@@ -2,7 +2,8 @@ import XCTest
 import Foundation
 import DBPoolSQLite
 
-/// Runs the built `dbpool-demo` binary (issue 20, items 5, 6 and 8). It is looked up next to the
+/// Runs the built `dbpool-demo` binary: its password redaction, its one error line for an
+/// unreachable server, and its answer to SIGTERM. It is looked up next to the
 /// test bundle, in whatever build directory (`.build`, `.build-asan`) the tests were built in, or
 /// at `DBPOOL_DEMO_BINARY`. When it is missing the tests skip, except under CI (`CI` or
 /// `DBPOOL_REQUIRE_DEMO` set), where they fail.

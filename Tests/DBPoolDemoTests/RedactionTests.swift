@@ -1,7 +1,7 @@
 import XCTest
 import DBPoolDemoSupport
 
-/// Issue 20, item 5: every password form libpq accepts is hidden in what the demo prints.
+/// Every password form libpq accepts is hidden in what the demo prints.
 final class RedactionTests: XCTestCase {
     private func assertRedacted(_ conninfo: String, _ expected: String, hiding secret: String, file: StaticString = #filePath, line: UInt = #line) {
         let redacted = ConnectionStringRedaction.redact(conninfo)

@@ -3,7 +3,7 @@ import DBPoolPostgres
 import Foundation
 import XCTest
 
-/// Issue 18: a QueuePool whose libpq URL names a primary and its standby with
+/// A QueuePool whose libpq URL names a primary and its standby with
 /// `target_session_attrs=read-write`, written to from 16 threads and 64 tasks while the primary
 /// crashes (`pg_ctl stop -m immediate`) and the standby is promoted.
 ///

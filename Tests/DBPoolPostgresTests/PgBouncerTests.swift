@@ -3,7 +3,7 @@ import DBPoolPostgres
 import Foundation
 import XCTest
 
-/// Issue 18: QueuePool over PostgresConnection through a real PgBouncer in transaction pooling
+/// QueuePool over PostgresConnection through a real PgBouncer in transaction pooling
 /// mode (scripts/with-postgres starts it with default_pool_size 4), from 32 threads and 128 tasks.
 final class PgBouncerTests: XCTestCase {
     private let threads = 32

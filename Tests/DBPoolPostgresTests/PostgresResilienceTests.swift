@@ -4,7 +4,7 @@ import DBPoolTesting
 import Foundation
 import XCTest
 
-/// Issue 4: the pool against a real PostgreSQL that goes away and comes back.
+/// The pool against a real PostgreSQL that goes away and comes back.
 final class PostgresResilienceTests: XCTestCase {
     /// Connections of these tests carry this application name, so that `pg_stat_activity` can
     /// count exactly the backends the pool holds.

@@ -7,7 +7,8 @@ import DBPoolTesting
 // internal protocol visible to inlinable code also declared an associated type `Connection`.
 let checkoutThroughInferredType = { @Sendable (pool: QueuePool<MockConnection>) throws in try pool.connect() }
 
-/// The public surface, used the way api.md shows it.
+/// The public surface, used the way a client writes it: the protocol and type names compile and
+/// work together, and SQLAlchemy's names are the same types.
 final class APISurfaceTests: XCTestCase {
     func testContractShapesCompileAndWork() throws {
         let pool = try QueuePool(poolSize: 1, maxOverflow: 0, options: quietOptions, dialect: MockDialect(), creator: MockDBAPI().creator())

@@ -3,7 +3,7 @@ import DBPoolTesting
 import Foundation
 import XCTest
 
-/// Issue 15, part 1: a pool over an async driver (``AsyncDialect`` and an async creator) keeps
+/// A pool over an async driver (``AsyncDialect`` and an async creator) keeps
 /// the one lifecycle. Each scenario runs over the blocking ``MockDialect`` and the async
 /// ``MockAsyncDialect`` through the async API, and the logs of events and dialect calls must match.
 final class AsyncDriverTests: XCTestCase {

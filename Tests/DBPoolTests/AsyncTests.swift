@@ -3,7 +3,7 @@ import Foundation
 import DBPool
 import DBPoolTesting
 
-/// Async acquisition from the same state machine (issue 3): suspension without blocking,
+/// Async acquisition from the same state machine: suspension without blocking,
 /// cancellation, timeouts, fair hand-off, and the race between a hand-off and a cancel.
 final class AsyncTests: XCTestCase {
     private func makePool(_ size: Int, _ overflow: Int, timeout: Duration?, dbapi: MockDBAPI = MockDBAPI()) throws -> QueuePool<MockConnection> {
@@ -118,7 +118,7 @@ final class AsyncTests: XCTestCase {
         XCTAssertEqual(dbapi.connections.count, 1, "one connection served every iteration")
     }
 
-    /// Issue 3: 1,000 tasks and blocking threads over QueuePool(4, 0), with cancellation at random
+    /// 1,000 tasks and blocking threads over QueuePool(4, 0), with cancellation at random
     /// points and short timeouts. Every caller ends with a connection, a timeout or a
     /// cancellation; at most four connections exist; the counters come to rest.
     func testThousandTasksWithThreadsCancellationAndTimeouts() async throws {

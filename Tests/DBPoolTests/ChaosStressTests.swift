@@ -3,7 +3,7 @@ import Foundation
 import DBPool
 import DBPoolTesting
 
-/// Threaded stress under injected faults (issue 5): 32 threads and 256 async tasks hammer one
+/// Threaded stress under injected faults: 32 threads and 256 async tasks hammer one
 /// pool over a ``ChaosDBAPI`` for a bounded time, with every fault on (failing and slow connects,
 /// connections that drop, pings that hang or report a disconnect, failing rollbacks, throwing
 /// closes) and a random mix of close, special close, hard and soft invalidation, detach,

@@ -4,7 +4,7 @@ import Foundation
 import Synchronization
 import XCTest
 
-/// Issue 20 item 7: two threads closing one fairy at once. Misuse ("one holder at a time"), but the
+/// Two threads closing one fairy at once. Misuse ("one holder at a time"), but the
 /// docs promise that a second close() does nothing, so exactly one of the two must return the
 /// connection and the other must do nothing: no crash, no second reset or checkin, no record
 /// returned twice. Run under TSan too: the loser of the race may touch only the atomic counter.

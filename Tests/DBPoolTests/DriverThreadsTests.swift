@@ -3,7 +3,7 @@ import DBPoolTesting
 import Dispatch
 import XCTest
 
-/// Where async callers' driver work runs (issue 13): on the pool's own threads, never on the
+/// Where async callers' driver work runs: on the pool's own threads, never on the
 /// caller's cooperative thread. These tests check the mechanism (which thread ran each call), not
 /// timings.
 final class DriverThreadsTests: XCTestCase {

@@ -3,7 +3,7 @@ import Dispatch
 @testable import DBPool
 import DBPoolTesting
 
-/// Issue 20, items 1 and 2: values at the far end of the accepted ranges. Each either is rejected
+/// Values at the far end of the accepted ranges. Each either is rejected
 /// when the pool is made (sizes, with a documented bound) or works without trapping later
 /// (durations and backoff factors, which saturate). Before the fix each of these stopped the
 /// test process with an arithmetic or conversion trap, so a regression fails loudly.

@@ -1,7 +1,7 @@
 import XCTest
 import Foundation
 
-/// Leaks on purpose, to prove that the leak check in CI can fail (issue 20, item 4).
+/// Leaks on purpose, to prove that the leak check in CI can fail.
 ///
 /// Only with `DBPOOL_LEAK_PROBE=1`, which `scripts/lsan-probe` sets for a run of just these
 /// tests under the address sanitizer with `.ci/lsan.supp`; that script fails unless

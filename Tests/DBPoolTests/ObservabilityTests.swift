@@ -3,7 +3,7 @@ import Foundation
 import DBPool
 import DBPoolTesting
 
-/// Issue 8: statistics, leak detection, holders with their checkout sites, timeouts that say why,
+/// Statistics, leak detection, holders with their checkout sites, timeouts that say why,
 /// and the keyed pool registry.
 final class ObservabilityTests: XCTestCase {
     final class LogCapture: Sendable {

@@ -2,7 +2,7 @@ import DBPool
 import DBPoolTesting
 import XCTest
 
-// `withConnection` (PT-04 scoped use; the Engine's disconnect handling, MR-01/MR-15): the
+// `withConnection`, scoped use with the disconnect handling of SQLAlchemy's Engine: the
 // connection always goes back, even when the body throws; a body error the dialect recognises as
 // a disconnect invalidates the connection and the pool (older connections are replaced) before it
 // is rethrown; any other error just returns the connection. Sync and async forms.
@@ -38,7 +38,7 @@ private struct ScopedFixture {
 final class WithConnectionTests: XCTestCase {
     // MARK: Blocking form
 
-    /// PT-04: the body's value is returned and the connection is returned (reset, rollback, checkin).
+    /// The body's value is returned and the connection is returned (reset, rollback, checkin).
     func testSyncWithConnectionReturnsValueAndConnection() throws {
         let f = try ScopedFixture()
         let (a, _) = try f.warm()
@@ -52,7 +52,7 @@ final class WithConnectionTests: XCTestCase {
         XCTAssertEqual(f.pool.checkedOut, 0)
     }
 
-    /// PT-04: a body that throws an ordinary error: the connection is returned normally (not
+    /// A body that throws an ordinary error: the connection is returned normally (not
     /// invalidated), the pool is not invalidated, and the same error is rethrown.
     func testSyncNonDisconnectErrorJustReturnsTheConnection() throws {
         let f = try ScopedFixture()
@@ -76,7 +76,7 @@ final class WithConnectionTests: XCTestCase {
         y.close()
     }
 
-    /// MR-01 analogue: a disconnect error from the body invalidates that connection (invalidate
+    /// A disconnect error from the body invalidates that connection (invalidate
     /// carrying the error, close, terminate, checkin nil) and the pool, then is rethrown; the
     /// other, older idle connection is replaced on its next checkout, not eagerly.
     func testSyncDisconnectErrorInvalidatesConnectionAndPoolThenRethrows() throws {
@@ -128,7 +128,7 @@ final class WithConnectionTests: XCTestCase {
 
     // MARK: Async form
 
-    /// Async PT-04: value returned, connection returned.
+    /// Async: the body's value is returned and the connection is returned.
     func testAsyncWithConnectionReturnsValueAndConnection() async throws {
         let f = try ScopedFixture()
         let (a, _) = try f.warm()
