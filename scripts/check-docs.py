@@ -20,6 +20,13 @@
         cannot be compiled in a test target; instead, every `.product(name: "...")` it names must
         be a library product of the root Package.swift.
 
+    scripts/check-docs.py tests
+        Every test the docs name in inline code (README.md and the DocC articles, outside code
+        blocks) must exist: `Class.testName` must be a test method of the XCTestCase subclass
+        `Class`, declared in Tests/<Target>/<Class>.swift; a bare `testName` must be a test method
+        of some class; a bare `SomethingTests` must be a test class. So a renamed or deleted test
+        cannot leave the docs pointing at nothing.
+
     scripts/check-docs.py curation <symbol-graph-dir>
         Every top-level public symbol of each module (from its symbol graph) must be listed as
         `- ``Symbol``` under `## Topics` on that module's landing page,
@@ -139,6 +146,59 @@ def check_snippets():
     return not problems
 
 
+def test_index():
+    """class name -> (file, set of test method names), for every XCTestCase subclass in Tests/."""
+    index, current = {}, None
+    for path in sorted((ROOT / "Tests").glob("**/*.swift")):
+        current = None
+        for line in path.read_text().splitlines():
+            declared = re.match(r"\s*(?:(?:final|public|open)\s+)*class\s+(\w+)\s*:\s*XCTestCase\b", line)
+            extended = re.match(r"extension\s+(\w+)\b", line)
+            if declared:
+                current = declared[1]
+                index.setdefault(current, (path, set()))
+            elif extended:
+                current = extended[1] if extended[1] in index else None
+            elif current:
+                test = re.match(r"\s*(?:@\w+\s+)*func\s+(test\w+)\s*\(", line)
+                if test:
+                    index[current][1].add(test[1])
+    return index
+
+
+def check_tests():
+    index = test_index()
+    every_test = set().union(*(tests for _, tests in index.values()))
+    problems, named = [], 0
+    for path in doc_files():
+        text = re.sub(r"^```.*?^```", "", path.read_text(), flags=re.MULTILINE | re.DOTALL)
+        for token in re.findall(r"`([A-Za-z_][A-Za-z0-9_.]*)`", text):
+            where = path.relative_to(ROOT)
+            qualified = re.fullmatch(r"(\w+Tests)\.(test\w+)", token)
+            if qualified:
+                named += 1
+                cls, test = qualified[1], qualified[2]
+                if cls not in index:
+                    problems.append(f"{where}: names {token}, but there is no test class {cls}")
+                elif test not in index[cls][1]:
+                    problems.append(f"{where}: names {token}, but {cls} has no test {test}")
+                elif index[cls][0].name != f"{cls}.swift":
+                    problems.append(f"{where}: names {token}, but {cls} is in {index[cls][0].relative_to(ROOT)}, not {cls}.swift")
+            elif re.fullmatch(r"test[A-Z]\w*", token):
+                named += 1
+                if token not in every_test:
+                    problems.append(f"{where}: names the test {token}, which no test class has")
+            elif re.fullmatch(r"[A-Z]\w*Tests", token):
+                named += 1
+                if token not in index:
+                    problems.append(f"{where}: names the test class {token}, which does not exist")
+    for problem in problems:
+        print("error:", problem, file=sys.stderr)
+    if not problems:
+        print(f"doc tests: all {named} tests and test classes the docs name exist")
+    return not problems
+
+
 def check_curation(graph_dir):
     problems = []
     for module in MODULES:
@@ -165,6 +225,8 @@ def check_curation(graph_dir):
 if __name__ == "__main__":
     if sys.argv[1:2] == ["snippets"]:
         sys.exit(0 if check_snippets() else 1)
+    if sys.argv[1:2] == ["tests"]:
+        sys.exit(0 if check_tests() else 1)
     if sys.argv[1:2] == ["curation"] and len(sys.argv) == 3:
         sys.exit(0 if check_curation(sys.argv[2]) else 1)
     print(__doc__, file=sys.stderr)
