@@ -25,10 +25,11 @@ import Dispatch
 /// closes, so connections that were out during a dispose are still counted when they return and
 /// ``checkedOut`` never goes negative.
 ///
-/// Beyond SQLAlchemy (all off by default except `maxConnecting` and `overtakeWindow`, see ``PoolOptions``): `minIdle`
-/// pre-fill, `idleTimeout`, `keepAlive`, `maxConnecting`, `connectBackoff`, leak detection and
-/// ``shutdown(gracePeriod:)-(Duration)->Int``. The timed ones run on one background thread per pool, started only
-/// when one of them is configured.
+/// Beyond SQLAlchemy (see ``PoolOptions``): `minIdle` pre-fill, `idleTimeout`, `keepAlive`,
+/// `connectBackoff` and leak detection, all off by default; `maxConnecting` (2 connects at once)
+/// and `overtakeWindow` (1 ms), which SQLAlchemy does not have, on by default; and
+/// ``shutdown(gracePeriod:)-(Duration)->Int``. The timed ones run on one background thread per
+/// pool, started only when one of them is configured.
 public final class QueuePool<Connection>: Pool, RecordPool {
     @usableFromInline typealias Record = ConnectionRecord<Connection>
     @usableFromInline typealias Machine = QueueStateMachine<Record>
