@@ -224,9 +224,9 @@ private final class Model {
         return r.conn!
     }
 
-    private func checkin(_ r: MRecord) {
+    private func checkin(_ r: MRecord, from f: MFairy?) {
         emit("checkin", r.conn)
-        returnRecord(r)
+        returnRecord(r, from: f)
     }
 
     private func advanceGeneration(_ pool: MPool, triggeredBy r: MRecord?) {
@@ -276,7 +276,7 @@ private final class Model {
     private func failCheckout(_ r: MRecord) {
         invalidate(r, soft: false)
         r.holders -= 1
-        checkin(r)
+        checkin(r, from: nil)
     }
 
     // Pool kinds (spec §4, §5).
@@ -328,7 +328,10 @@ private final class Model {
         }
     }
 
-    private func returnRecord(_ r: MRecord) {
+    /// The pool's one return path: `f` is the fairy whose checkout ends (`nil` for a failed
+    /// checkout). A SingletonThreadPool forgets it as its thread's current fairy, on detach too.
+    private func returnRecord(_ r: MRecord, from f: MFairy?) {
+        if let f, f.pool.kind == .singletonThread, f.pool.threadFairy === f { f.pool.threadFairy = nil }
         let pool = r.pool
         switch pool.kind {
         case .queue:
@@ -347,10 +350,6 @@ private final class Model {
         case .singletonThread:
             break
         }
-    }
-
-    private func fairyFinished(_ f: MFairy) {
-        if f.pool.kind == .singletonThread, f.pool.threadFairy === f { f.pool.threadFairy = nil }
     }
 
     func dispose(_ pool: MPool) {
@@ -389,9 +388,8 @@ private final class Model {
         f.record = nil
         if let r {
             r.holders -= 1
-            checkin(r)
+            checkin(r, from: f)
         }
-        fairyFinished(f)
     }
 
     private func reset(_ c: Int, record r: MRecord?, transactionWasReset: Bool) {
@@ -435,7 +433,7 @@ private final class Model {
         r.holders -= 1
         f.detached = true
         f.record = nil
-        returnRecord(r)
+        returnRecord(r, from: f)
         // SQLAlchemy fires it with the fairy's own connection, even one its record has closed.
         if let c = f.conn { emit("detach", c) }
     }

@@ -41,6 +41,10 @@ extension ConnectionFairy {
     /// already closed it (after `fairy.record?.invalidate()`); such a fairy then has nothing to
     /// reset or close.
     ///
+    /// The detached fairy lets go of its pool. A SingletonThreadPool stops treating it as its
+    /// thread's current fairy, as SQLAlchemy's does, so the thread's next `connect()` gets a fresh
+    /// connection rather than the detached one.
+    ///
     /// Difference from SQLAlchemy: closing a detached fairy whose reset fails still closes
     /// (terminates) the connection; SQLAlchemy skips `closeDetached` and the close, and leaks it.
     public func detach() {
@@ -49,7 +53,7 @@ extension ConnectionFairy {
         record.removeHolder()
         detachedInfo = record.info
         self.recordStorage = nil
-        pool.returnRecord(record)
+        checkIn(record, keepingFairy: false)
         if let connection = box?.value {
             context.events.fireDetach(connection, record)
         }

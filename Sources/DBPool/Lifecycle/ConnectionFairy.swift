@@ -24,20 +24,23 @@ import Synchronization
 // record backs one fairy, except in StaticPool, whose shared record is guarded by the pool's
 // lock). The driver connection it exposes need not be Sendable for the same reason.
 public final class ConnectionFairy<Connection>: @unchecked Sendable {
-    /// The pool, held strongly while the fairy is checked out so that the pool outlives its
-    /// connections. `nil` only while a QueuePool keeps the fairy for reuse (see
-    /// ``ConnectionRecord/spareFairy``): a strong reference there would make a cycle through the
-    /// pool's idle records.
+    /// The pool: the fairy's one reference to it, held strongly from checkout until the record
+    /// goes back (see ``checkIn(_:keepingFairy:)``), so that the pool outlives its connections.
+    /// `nil` after that: a closed fairy that a QueuePool keeps for reuse (see
+    /// ``ConnectionRecord/spareFairy``) must not hold its pool, or the pool's idle records would
+    /// make a cycle; a detached fairy no longer belongs to the pool.
+    ///
+    /// An existential rather than a typed reference, so that one field serves every pool kind.
+    /// The QueuePool return path is kept specialised by ``poolIsQueuePool``: where it is set, the
+    /// return downcasts this reference unchecked and calls the pool on its concrete type.
     @usableFromInline @exclusivity(unchecked) var poolStorage: (any RecordPool<Connection>)?
-    /// Used only while the fairy is checked out or detached, never while it is kept for reuse
-    /// (the QueuePool return path uses `queuePool`); a use in any other state stops the program
-    /// rather than reading a missing reference.
+    /// Used only while the record is checked out (checkout logic, return); a use in any other
+    /// state stops the program rather than reading a missing reference.
     @inlinable var pool: any RecordPool<Connection> { poolStorage! }
-    /// The same pool when it is a QueuePool, typed, so that the return path can be specialised
-    /// for the caller's connection type instead of going through the existential. Unmanaged,
-    /// because `poolStorage` holds it whenever it is used, and a use through `Unmanaged`'s
-    /// guaranteed reference costs no retain and release.
-    @usableFromInline let queuePool: Unmanaged<QueuePool<Connection>>?
+    /// Whether ``poolStorage`` holds a ``QueuePool`` (``RecordPool/isQueuePool``), read from the
+    /// pool's static type at checkout. A stored flag costs one load on the return path, where a
+    /// checked cast would look up generic type metadata.
+    @usableFromInline let poolIsQueuePool: Bool
     @usableFromInline let context: PoolContext<Connection>
     /// Where the checkout was requested.
     public var checkoutSite: CheckoutSite? { site }
@@ -70,12 +73,12 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     @usableFromInline var detachedInfo: [String: any Sendable]?
 
     @inlinable
-    init(
-        pool: any RecordPool<Connection>, queuePool: QueuePool<Connection>?, context: PoolContext<Connection>,
+    init<SomePool: RecordPool<Connection>>(
+        pool: SomePool, context: PoolContext<Connection>,
         record: consuming ConnectionRecord<Connection>, box: consuming ConnectionBox<Connection>, site: CheckoutSite?
     ) {
         self.poolStorage = pool
-        self.queuePool = queuePool.map { Unmanaged.passUnretained($0) }
+        self.poolIsQueuePool = SomePool.isQueuePool
         self.context = context
         self.recordStorage = record
         self.box = box
@@ -89,7 +92,7 @@ public final class ConnectionFairy<Connection>: @unchecked Sendable {
     /// Makes a fairy that a QueuePool kept for reuse hold a new checkout. The caller has checked
     /// that nobody else references it, so no old holder can see the change.
     @inlinable
-    func rearm(pool: any RecordPool<Connection>, record: consuming ConnectionRecord<Connection>, box: consuming ConnectionBox<Connection>, site: CheckoutSite?) {
+    func rearm<SomePool: RecordPool<Connection>>(pool: SomePool, record: consuming ConnectionRecord<Connection>, box: consuming ConnectionBox<Connection>, site: CheckoutSite?) {
         self.poolStorage = pool
         self.recordStorage = record
         self.box = box

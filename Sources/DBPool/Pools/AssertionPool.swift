@@ -82,7 +82,7 @@ public final class AssertionPool<Connection>: Pool, SimplePoolKind, @unchecked S
             }
             isCheckedOut = true
             checkoutLocation = site.description
-            // A failed checkout has already given the record back through returnRecord.
+            // A failed checkout has already given the record back through returnFailedCheckout.
             let fairy = try Checkout.run(pool: self, record: current, site: site)
             context.counters.countCheckout()
             return fairy
@@ -104,7 +104,7 @@ public final class AssertionPool<Connection>: Pool, SimplePoolKind, @unchecked S
     }
 
     @usableFromInline
-    func returnRecord(_ returned: ConnectionRecord<Connection>) {
+    func checkIn(_ returned: ConnectionRecord<Connection>, from fairy: ConnectionFairy<Connection>?) {
         lock.withLock {
             guard isCheckedOut else {
                 context.log(.error, "Return to an AssertionPool with nothing checked out", error: PoolError.notCheckedOut)

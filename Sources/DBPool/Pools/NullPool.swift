@@ -46,7 +46,7 @@ public final class NullPool<Connection>: Pool, SimplePoolKind {
     func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
         try context.shutdownGate.checkRunning()
         let record = try ConnectionRecord.connected(context: context)
-        // Every record handed to Checkout.run comes back through returnRecord exactly once.
+        // Every record handed to Checkout.run comes back through checkIn exactly once.
         lent.add(1, ordering: .relaxed)
         let fairy = try Checkout.run(pool: self, record: record, site: site)
         context.counters.countCheckout()
@@ -59,7 +59,7 @@ public final class NullPool<Connection>: Pool, SimplePoolKind {
     }
 
     @usableFromInline
-    func returnRecord(_ record: ConnectionRecord<Connection>) {
+    func checkIn(_ record: ConnectionRecord<Connection>, from fairy: ConnectionFairy<Connection>?) {
         record.close(reason: context.shutdownGate.isShutDown ? .shutdown : .disposed)
         lent.subtract(1, ordering: .relaxed)
     }

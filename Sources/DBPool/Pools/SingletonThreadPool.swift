@@ -116,13 +116,13 @@ public final class SingletonThreadPool<Connection>: Pool, SimplePoolKind, @unche
         }
     }
 
+    /// The record stays bound to its thread; the checkout that ends is no longer the thread's
+    /// current one. On detach too, as SQLAlchemy's `_do_return_conn` does: the thread's next
+    /// checkout gets a new fairy, not the detached one. A failed checkout (no fairy) has nothing
+    /// to forget: its fairy was never made the thread's current one.
     @usableFromInline
-    func returnRecord(_ record: ConnectionRecord<Connection>) {
-        // The record stays bound to its thread.
-    }
-
-    @usableFromInline
-    func fairyFinished(_ fairy: ConnectionFairy<Connection>) {
+    func checkIn(_ record: ConnectionRecord<Connection>, from fairy: ConnectionFairy<Connection>?) {
+        guard let fairy else { return }
         lock.withLock {
             if let current = threadFairies[fairy.ownerThread], current.fairy === fairy {
                 threadFairies[fairy.ownerThread] = nil

@@ -86,7 +86,7 @@ public final class StaticPool<Connection>: Pool, SimplePoolKind, @unchecked Send
     }
 
     @usableFromInline
-    func returnRecord(_ returned: ConnectionRecord<Connection>) {
+    func checkIn(_ returned: ConnectionRecord<Connection>, from fairy: ConnectionFairy<Connection>?) {
         lock.withLock {
             guard !returned.inUse else { return }
             if context.shutdownGate.isShutDown {
