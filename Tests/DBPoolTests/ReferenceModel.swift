@@ -89,9 +89,9 @@ final class ReferenceModel {
         return r.conn!
     }
 
-    private func checkin(_ r: MRecord) {
+    private func checkin(_ r: MRecord, from f: MFairy?) {
         emit("checkin", r.conn)
-        returnRecord(r)
+        returnRecord(r, from: f)
     }
 
     private func advanceGeneration(_ pool: MPool, triggeredBy r: MRecord?) {
@@ -141,7 +141,7 @@ final class ReferenceModel {
     private func failCheckout(_ r: MRecord) {
         invalidate(r, soft: false)
         r.holders -= 1
-        checkin(r)
+        checkin(r, from: nil)
     }
 
     // Pool kinds: where a checkout finds its record, and where a returned record goes.
@@ -193,7 +193,10 @@ final class ReferenceModel {
         }
     }
 
-    private func returnRecord(_ r: MRecord) {
+    /// The pool's one return path: `f` is the fairy whose checkout ends (`nil` for a failed
+    /// checkout). A SingletonThreadPool forgets it as its thread's current fairy, on detach too.
+    private func returnRecord(_ r: MRecord, from f: MFairy?) {
+        if let f, f.pool.kind == .singletonThread, f.pool.threadFairy === f { f.pool.threadFairy = nil }
         let pool = r.pool
         switch pool.kind {
         case .queue:
@@ -212,10 +215,6 @@ final class ReferenceModel {
         case .singletonThread:
             break
         }
-    }
-
-    private func fairyFinished(_ f: MFairy) {
-        if f.pool.kind == .singletonThread, f.pool.threadFairy === f { f.pool.threadFairy = nil }
     }
 
     func dispose(_ pool: MPool) {
@@ -254,9 +253,8 @@ final class ReferenceModel {
         f.record = nil
         if let r {
             r.holders -= 1
-            checkin(r)
+            checkin(r, from: f)
         }
-        fairyFinished(f)
     }
 
     private func reset(_ c: Int, record r: MRecord?, transactionWasReset: Bool) {
@@ -300,7 +298,7 @@ final class ReferenceModel {
         r.holders -= 1
         f.detached = true
         f.record = nil
-        returnRecord(r)
+        returnRecord(r, from: f)
         // SQLAlchemy fires it with the fairy's own connection, even one its record has closed.
         if let c = f.conn { emit("detach", c) }
     }

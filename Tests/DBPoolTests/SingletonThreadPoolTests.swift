@@ -90,6 +90,29 @@ final class SingletonThreadPoolTests: XCTestCase {
         XCTAssertEqual(dbapi.connectCount, 2)
     }
 
+    /// As SQLAlchemy's `_do_return_conn`: a detach gives the record back and forgets the fairy
+    /// as the thread's current one, so the thread's next connect() is a new checkout of its
+    /// record (which reconnects), not the detached fairy; closing the detached fairy later closes
+    /// only its own connection.
+    func testDetachedFairyIsForgottenByItsThread() throws {
+        let dbapi = MockDBAPI()
+        let pool = try SingletonThreadPool(dialect: MockDialect(), creator: dbapi.creator())
+        let detached = try pool.connect()
+        let detachedConn = try XCTUnwrap(detached.dbapiConnection)
+        detached.detach()
+        XCTAssertEqual(pool.statistics.inUse, 0, "a detached connection is no longer the pool's")
+
+        let next = try pool.connect()
+        XCTAssertFalse(next === detached)
+        XCTAssertNotEqual(next.dbapiConnection?.id, detachedConn.id)
+        XCTAssertEqual(dbapi.connectCount, 2)
+        detached.close()
+        XCTAssertTrue(detachedConn.closed)
+        XCTAssertTrue(next.isValid)
+        next.close()
+        XCTAssertEqual(pool.statistics.inUse, 0)
+    }
+
     // Different threads get different connections; each thread keeps its own.
     func testDifferentThreadsGetDifferentConnections() throws {
         let dbapi = MockDBAPI()

@@ -11,9 +11,7 @@ extension AssertionPool {
         try AsyncDriverOptions.validate(options)
         try self.init(
             storeCheckoutLocation: storeCheckoutLocation,
-            context: PoolContext(
-                creator: .async(creator), dialect: AsyncDialectBridge(base: dialect), events: PoolEvents(),
-                options: options, kind: "AssertionPool", connectionLimit: 1, driverIsAsync: true))
+            context: Self.makeContext(.async(creator), dialect: AsyncDialectBridge(base: dialect), options: options, driverIsAsync: true))
     }
 
     /// Creates an AssertionPool over an async driver, with a creator that receives the record.
@@ -24,11 +22,6 @@ extension AssertionPool {
         try AsyncDriverOptions.validate(options)
         try self.init(
             storeCheckoutLocation: storeCheckoutLocation,
-            context: PoolContext(
-                creator: .async(creator), dialect: AsyncDialectBridge(base: dialect), events: PoolEvents(),
-                options: options, kind: "AssertionPool", connectionLimit: 1, driverIsAsync: true))
+            context: Self.makeContext(.async(creator), dialect: AsyncDialectBridge(base: dialect), options: options, driverIsAsync: true))
     }
-
-    /// Where an async `withConnection` runs its body; see ``Pool/bodyExecutor``.
-    public var bodyExecutor: DriverExecutor? { context.bodyExecutor }
 }

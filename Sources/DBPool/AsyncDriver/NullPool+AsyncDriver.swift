@@ -10,9 +10,7 @@ extension NullPool {
     ) throws {
         try AsyncDriverOptions.validate(options)
         try self.init(
-            context: PoolContext(
-                creator: .async(creator), dialect: AsyncDialectBridge(base: dialect), events: PoolEvents(),
-                options: options, kind: "NullPool", driverIsAsync: true))
+            context: Self.makeContext(.async(creator), dialect: AsyncDialectBridge(base: dialect), options: options, driverIsAsync: true))
     }
 
     /// Creates a NullPool over an async driver, with a creator that receives the record.
@@ -22,11 +20,6 @@ extension NullPool {
     ) throws {
         try AsyncDriverOptions.validate(options)
         try self.init(
-            context: PoolContext(
-                creator: .async(creator), dialect: AsyncDialectBridge(base: dialect), events: PoolEvents(),
-                options: options, kind: "NullPool", driverIsAsync: true))
+            context: Self.makeContext(.async(creator), dialect: AsyncDialectBridge(base: dialect), options: options, driverIsAsync: true))
     }
-
-    /// Where an async `withConnection` runs its body; see Pool/bodyExecutor.
-    public var bodyExecutor: DriverExecutor? { context.bodyExecutor }
 }

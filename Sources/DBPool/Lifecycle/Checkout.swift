@@ -7,19 +7,20 @@ enum Checkout {
     @usableFromInline static let attempts = 2
 
     /// `record` is consumed: the fairy takes it over, so handing it on costs no reference count.
+    /// Generic over the pool kind, so that the fairy learns from the pool's static type whether
+    /// its return may take the QueuePool path (see ``RecordPool/isQueuePool``).
     @inlinable
-    static func run<Connection>(
-        pool: any RecordPool<Connection>,
-        queuePool: QueuePool<Connection>? = nil,
-        record: consuming ConnectionRecord<Connection>,
+    static func run<SomePool: RecordPool>(
+        pool: SomePool,
+        record: consuming ConnectionRecord<SomePool.RecordConnection>,
         site: CheckoutSite?
-    ) throws -> ConnectionFairy<Connection> {
+    ) throws -> ConnectionFairy<SomePool.RecordConnection> {
         record.addHolder()
-        let fairy: ConnectionFairy<Connection>
+        let fairy: ConnectionFairy<SomePool.RecordConnection>
         if let box = record.readyBox() {
-            fairy = makeFairy(pool: pool, queuePool: queuePool, record: record, box: box, site: site)
+            fairy = makeFairy(pool: pool, record: record, box: box, site: site)
         } else {
-            fairy = try reconnectAndMakeFairy(pool: pool, queuePool: queuePool, record: record, site: site)
+            fairy = try reconnectAndMakeFairy(pool: pool, record: record, site: site)
         }
         // Read before the counter's atomic store: past it, the optimiser keeps an extra retain
         // of the fairy around the read.
@@ -33,34 +34,35 @@ enum Checkout {
     }
 
     /// The record's spare fairy if nobody references it any more (QueuePool), else a new one.
-    @inlinable
-    static func makeFairy<Connection>(
-        pool: any RecordPool<Connection>, queuePool: QueuePool<Connection>?,
-        record: consuming ConnectionRecord<Connection>, box: consuming ConnectionBox<Connection>, site: CheckoutSite?
-    ) -> ConnectionFairy<Connection> {
+    /// Always inlined into ``run(pool:record:site:)``: kept out of line, as the optimiser chose
+    /// once it became generic over the pool kind, it cost W1 about 25 instructions per cycle.
+    @inlinable @inline(__always)
+    static func makeFairy<SomePool: RecordPool>(
+        pool: SomePool, record: consuming ConnectionRecord<SomePool.RecordConnection>,
+        box: consuming ConnectionBox<SomePool.RecordConnection>, site: CheckoutSite?
+    ) -> ConnectionFairy<SomePool.RecordConnection> {
         // Only QueuePool keeps spares; other kinds may share a record between threads
         // (StaticPool), so they must not touch the field at all.
-        if queuePool != nil, isKnownUniquelyReferenced(&record.spareFairy), let spare = record.spareFairy.take() {
+        if SomePool.isQueuePool, isKnownUniquelyReferenced(&record.spareFairy), let spare = record.spareFairy.take() {
             spare.rearm(pool: pool, record: record, box: box, site: site)
             return spare
         }
-        return ConnectionFairy(pool: pool, queuePool: queuePool, context: record.context, record: record, box: box, site: site)
+        return ConnectionFairy(pool: pool, context: record.context, record: record, box: box, site: site)
     }
 
     /// The checkout of a record whose connection must be made or replaced first.
     @usableFromInline
-    static func reconnectAndMakeFairy<Connection>(
-        pool: any RecordPool<Connection>, queuePool: QueuePool<Connection>?,
-        record: ConnectionRecord<Connection>, site: CheckoutSite?
-    ) throws -> ConnectionFairy<Connection> {
-        let box: ConnectionBox<Connection>
+    static func reconnectAndMakeFairy<SomePool: RecordPool>(
+        pool: SomePool, record: ConnectionRecord<SomePool.RecordConnection>, site: CheckoutSite?
+    ) throws -> ConnectionFairy<SomePool.RecordConnection> {
+        let box: ConnectionBox<SomePool.RecordConnection>
         do {
             box = try record.getConnectionBox()
         } catch {
             fail(record, pool: pool, error: error)
             throw error
         }
-        return makeFairy(pool: pool, queuePool: queuePool, record: record, box: box, site: site)
+        return makeFairy(pool: pool, record: record, box: box, site: site)
     }
 
     /// Pre-ping and the checkout listeners, with SQLAlchemy's retry on ``DisconnectionError``.

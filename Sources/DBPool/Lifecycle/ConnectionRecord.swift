@@ -302,13 +302,6 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
         }
     }
 
-    /// Fires `checkin` and hands the record to its pool's return logic.
-    @inlinable
-    func checkin(to pool: any RecordPool<Connection>) {
-        fireCheckin()
-        pool.returnRecord(self)
-    }
-
     /// Fires `checkin` with the current connection (or `nil`), unless nobody listens.
     @inlinable
     func fireCheckin() {

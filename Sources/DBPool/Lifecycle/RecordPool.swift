@@ -7,22 +7,30 @@ protocol RecordPool<RecordConnection>: AnyObject, Sendable {
     /// through it and look internal to client code.
     associatedtype RecordConnection
     var context: PoolContext<RecordConnection> { get }
-    /// Called once per checkout that ends with the record coming back: after a normal return,
-    /// a hard invalidation, a detach, or a failed checkout.
-    func returnRecord(_ record: ConnectionRecord<RecordConnection>)
-    /// Like ``returnRecord(_:)``, for a record whose checkout failed after the pool picked it
-    /// (reconnect, pre-ping or a checkout listener): it must not count as a checkout. Default:
-    /// ``returnRecord(_:)``.
+    /// Whether this kind is ``QueuePool``: its fairies take the typed return path (see
+    /// ``ConnectionFairy/checkIn(_:keepingFairy:)``) and are kept for reuse. Default: `false`.
+    static var isQueuePool: Bool { get }
+    /// The one way a checkout's record comes back to its pool, once per checkout that handed out
+    /// a fairy: after a normal return, a hard invalidation or a dropped fairy (each after the
+    /// `checkin` event), or a detach (no event; the detached fairy goes on without the pool).
+    ///
+    /// `fairy` is the fairy whose checkout this ends, for the kinds that track the current
+    /// holder (SingletonThreadPool); `nil` for a failed checkout, and for a fairy dropped without
+    /// `close()` whose return runs on the driver threads after its `deinit`.
+    func checkIn(_ record: consuming ConnectionRecord<RecordConnection>, from fairy: ConnectionFairy<RecordConnection>?)
+    /// Like ``checkIn(_:from:)``, for a record whose checkout failed after the pool picked it
+    /// (reconnect, pre-ping or a checkout listener), so no fairy was handed out: it must not
+    /// count as a checkout. Default: ``checkIn(_:from:)`` with no fairy.
     func returnFailedCheckout(_ record: ConnectionRecord<RecordConnection>)
     /// Replaces a checked-out record's connection in the middle of its checkout (a failed
     /// pre-ping): QueuePool counts it as a connect. Default: the record reconnects.
     func reconnectDuringCheckout(_ record: ConnectionRecord<RecordConnection>) throws -> ConnectionBox<RecordConnection>
-    /// Called when a checked-out fairy's return path is over, so that pool kinds that track
-    /// the current holder (SingletonThreadPool, AssertionPool) can forget it. Default: nothing.
-    func fairyFinished(_ fairy: ConnectionFairy<RecordConnection>)
 }
 
 extension RecordPool {
+    @inlinable
+    static var isQueuePool: Bool { false }
+
     @usableFromInline
     func reconnectDuringCheckout(_ record: ConnectionRecord<RecordConnection>) throws -> ConnectionBox<RecordConnection> {
         try record.getConnectionBox()
@@ -30,9 +38,6 @@ extension RecordPool {
 
     @usableFromInline
     func returnFailedCheckout(_ record: ConnectionRecord<RecordConnection>) {
-        returnRecord(record)
+        checkIn(record, from: nil)
     }
-
-    @inlinable
-    func fairyFinished(_ fairy: ConnectionFairy<RecordConnection>) {}
 }

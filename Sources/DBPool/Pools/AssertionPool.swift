@@ -19,21 +19,9 @@ public final class AssertionPool<Connection>: Pool, SimplePoolKind, @unchecked S
     private var isCheckedOut = false
     private var checkoutLocation: String?
 
-    /// The one record and the cumulative counters; see ``PoolStatistics``.
-    public var statistics: PoolStatistics {
-        var snapshot = PoolStatistics.fromCounters(context.counters)
-        lock.withLock {
-            guard record != nil else { return }
-            snapshot.openConnections = 1
-            if isCheckedOut { snapshot.inUse = 1 } else { snapshot.idle = 1 }
-        }
-        return snapshot
-    }
-
-    /// The pool's event hooks.
-    public var events: PoolEvents<Connection> { context.events }
-    /// The options the pool was created with.
-    public var options: PoolOptions { context.options }
+    static var kindName: String { "AssertionPool" }
+    /// One: the pool's one connection.
+    static var connectionLimit: Int? { 1 }
 
     init(storeCheckoutLocation: Bool, context: PoolContext<Connection>) throws {
         try context.options.validate()
@@ -48,7 +36,7 @@ public final class AssertionPool<Connection>: Pool, SimplePoolKind, @unchecked S
     ) throws {
         try self.init(
             storeCheckoutLocation: storeCheckoutLocation,
-            context: PoolContext(creator: .plain(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "AssertionPool", connectionLimit: 1))
+            context: Self.makeContext(.plain(creator), dialect: dialect, options: options))
     }
 
     /// Creates an AssertionPool over `dialect`, with a creator that receives the record.
@@ -58,15 +46,10 @@ public final class AssertionPool<Connection>: Pool, SimplePoolKind, @unchecked S
     ) throws {
         try self.init(
             storeCheckoutLocation: storeCheckoutLocation,
-            context: PoolContext(creator: .withRecord(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "AssertionPool", connectionLimit: 1))
+            context: Self.makeContext(.withRecord(creator), dialect: dialect, options: options))
     }
 
     /// Checks out the one connection, or throws ``PoolError/alreadyCheckedOut(location:)``.
-    public func checkout(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
-        if context.driverIsAsync { throw PoolError.unsupported(AsyncBridge.blockingAPIMessage) }
-        return try checkoutBlocking(at: site)
-    }
-
     func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
         try context.shutdownGate.checkRunning()
         return try lock.withLock {
@@ -82,19 +65,19 @@ public final class AssertionPool<Connection>: Pool, SimplePoolKind, @unchecked S
             }
             isCheckedOut = true
             checkoutLocation = site.description
-            // A failed checkout has already given the record back through returnRecord.
+            // A failed checkout has already given the record back through returnFailedCheckout.
             let fairy = try Checkout.run(pool: self, record: current, site: site)
             context.counters.countCheckout()
             return fairy
         }
     }
 
-    /// The blocking form run on the pool's driver threads: an AssertionPool never waits.
-    public func checkout(at site: CheckoutSite) async throws -> ConnectionFairy<Connection> {
-        try await checkoutOnDriverThreads(at: site)
-    }
-
     var outstandingCheckouts: Int { lock.withLock { isCheckedOut ? 1 : 0 } }
+
+    /// The one record, once made.
+    var heldConnections: (open: Int, inUse: Int) {
+        lock.withLock { record == nil ? (0, 0) : (1, isCheckedOut ? 1 : 0) }
+    }
 
     func closeIdleForShutdown() {
         lock.withLock {
@@ -104,7 +87,7 @@ public final class AssertionPool<Connection>: Pool, SimplePoolKind, @unchecked S
     }
 
     @usableFromInline
-    func returnRecord(_ returned: ConnectionRecord<Connection>) {
+    func checkIn(_ returned: ConnectionRecord<Connection>, from fairy: ConnectionFairy<Connection>?) {
         lock.withLock {
             guard isCheckedOut else {
                 context.log(.error, "Return to an AssertionPool with nothing checked out", error: PoolError.notCheckedOut)
@@ -115,9 +98,6 @@ public final class AssertionPool<Connection>: Pool, SimplePoolKind, @unchecked S
             if context.shutdownGate.isShutDown { returned.close(reason: .shutdown) }
         }
     }
-
-    /// The threads on which async callers' driver work runs; see ``PoolOptions/driverThreads``.
-    public var driverExecutor: DriverExecutor? { context.driverExecutor }
 
     /// Shuts the pool down; see ``Pool/shutdown(gracePeriod:)-(Duration)->Int``.
     @discardableResult
@@ -146,15 +126,7 @@ public final class AssertionPool<Connection>: Pool, SimplePoolKind, @unchecked S
     /// SQLAlchemy, `storeCheckoutLocation` is not carried over (it resets to `true`).
     public func recreate() -> AssertionPool<Connection> {
         // Validated when this pool was made.
-        try! AssertionPool(storeCheckoutLocation: true, context: context.recreated(kind: "AssertionPool"))
-    }
-
-    /// `AssertionPool`
-    public func status() -> String { "AssertionPool" }
-
-    /// Pool-wide invalidation; see ``Pool/invalidateAll(triggeredBy:error:)``.
-    public func invalidateAll(triggeredBy fairy: ConnectionFairy<Connection>?, error: (any Error)?) {
-        context.invalidateAll(triggeredBy: fairy, error: error)
+        try! AssertionPool(storeCheckoutLocation: true, context: recreatedContext)
     }
 }
 

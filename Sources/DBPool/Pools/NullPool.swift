@@ -8,13 +8,7 @@ public final class NullPool<Connection>: Pool, SimplePoolKind {
     /// Connections checked out and not yet returned (for shutdown's grace period).
     private let lent = Atomic<Int>(0)
 
-    /// Counters only (a NullPool holds nothing idle), `checkouts` included; see ``PoolStatistics``.
-    public var statistics: PoolStatistics { PoolStatistics.fromCounters(context.counters) }
-
-    /// The pool's event hooks.
-    public var events: PoolEvents<Connection> { context.events }
-    /// The options the pool was created with.
-    public var options: PoolOptions { context.options }
+    static var kindName: String { "NullPool" }
 
     init(context: PoolContext<Connection>) throws {
         try context.options.validate()
@@ -26,7 +20,7 @@ public final class NullPool<Connection>: Pool, SimplePoolKind {
         options: PoolOptions = PoolOptions(), dialect: some Dialect<Connection>,
         creator: @escaping @Sendable () throws -> Connection
     ) throws {
-        try self.init(context: PoolContext(creator: .plain(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "NullPool"))
+        try self.init(context: Self.makeContext(.plain(creator), dialect: dialect, options: options))
     }
 
     /// Creates a NullPool over `dialect`, with a creator that receives the record.
@@ -34,42 +28,32 @@ public final class NullPool<Connection>: Pool, SimplePoolKind {
         options: PoolOptions = PoolOptions(), dialect: some Dialect<Connection>,
         creator: @escaping @Sendable (ConnectionRecord<Connection>) throws -> Connection
     ) throws {
-        try self.init(context: PoolContext(creator: .withRecord(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "NullPool"))
+        try self.init(context: Self.makeContext(.withRecord(creator), dialect: dialect, options: options))
     }
 
     /// Opens a new connection.
-    public func checkout(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
-        if context.driverIsAsync { throw PoolError.unsupported(AsyncBridge.blockingAPIMessage) }
-        return try checkoutBlocking(at: site)
-    }
-
     func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
         try context.shutdownGate.checkRunning()
         let record = try ConnectionRecord.connected(context: context)
-        // Every record handed to Checkout.run comes back through returnRecord exactly once.
+        // Every record handed to Checkout.run comes back through checkIn exactly once.
         lent.add(1, ordering: .relaxed)
         let fairy = try Checkout.run(pool: self, record: record, site: site)
         context.counters.countCheckout()
         return fairy
     }
 
-    /// Opens a new connection on the pool's driver threads; nothing to wait for.
-    public func checkout(at site: CheckoutSite) async throws -> ConnectionFairy<Connection> {
-        try await checkoutOnDriverThreads(at: site)
-    }
-
     @usableFromInline
-    func returnRecord(_ record: ConnectionRecord<Connection>) {
+    func checkIn(_ record: ConnectionRecord<Connection>, from fairy: ConnectionFairy<Connection>?) {
         record.close(reason: context.shutdownGate.isShutDown ? .shutdown : .disposed)
         lent.subtract(1, ordering: .relaxed)
     }
 
     var outstandingCheckouts: Int { lent.load(ordering: .relaxed) }
 
-    func closeIdleForShutdown() {}
+    /// None: a NullPool holds nothing, idle or checked out.
+    var heldConnections: (open: Int, inUse: Int) { (0, 0) }
 
-    /// The threads on which async callers' driver work runs; see ``PoolOptions/driverThreads``.
-    public var driverExecutor: DriverExecutor? { context.driverExecutor }
+    func closeIdleForShutdown() {}
 
     /// Shuts the pool down; see ``Pool/shutdown(gracePeriod:)-(Duration)->Int``.
     @discardableResult
@@ -89,15 +73,7 @@ public final class NullPool<Connection>: Pool, SimplePoolKind {
     /// A new NullPool with the same configuration and a copy of the listeners.
     public func recreate() -> NullPool<Connection> {
         // Validated when this pool was made.
-        try! NullPool(context: context.recreated(kind: "NullPool"))
-    }
-
-    /// `NullPool`
-    public func status() -> String { "NullPool" }
-
-    /// Pool-wide invalidation; see ``Pool/invalidateAll(triggeredBy:error:)``.
-    public func invalidateAll(triggeredBy fairy: ConnectionFairy<Connection>?, error: (any Error)?) {
-        context.invalidateAll(triggeredBy: fairy, error: error)
+        try! NullPool(context: recreatedContext)
     }
 }
 

@@ -91,7 +91,7 @@ extension Pool {
     /// Runs `body` with a checked-out connection and always returns it, even when `body` throws.
     ///
     /// If `body` throws an error that the dialect's `isDisconnect` recognises, the connection is
-    /// invalidated and ``invalidateAll(triggeredBy:error:)`` runs before the error is rethrown,
+    /// invalidated and ``Pool/invalidateAll(triggeredBy:error:)`` runs before the error is rethrown,
     /// as SQLAlchemy's `Engine` does, so that the other connections made before the failure are
     /// replaced on their next checkout.
     ///
@@ -119,13 +119,13 @@ extension Pool {
     /// or the task is cancelled. Disconnect errors are handled as in the blocking form.
     ///
     /// Where it runs: the checkout's driver work and `body` run with the pool's
-    /// ``driverExecutor`` preferred (Swift's task executor preference), on threads the pool owns,
+    /// ``Pool/driverExecutor`` preferred (Swift's task executor preference), on threads the pool owns,
     /// so a driver call that blocks inside `body` holds one of those threads and never one of
     /// Swift's cooperative threads. Called from an actor, `body` keeps that actor's isolation and
     /// may touch its state; a default actor then runs on the pool's thread while `body` runs. The
     /// main actor and actors with their own executor keep their executor. With
     /// ``DriverThreads/inline`` everything runs where the caller runs. Over an ``AsyncDialect``
-    /// (see ``bodyExecutor``) `body` runs where the caller runs: its driver calls suspend.
+    /// (see ``Pool/bodyExecutor``) `body` runs where the caller runs: its driver calls suspend.
     ///
     /// The result is `sending`, so a non-`Sendable` value may be returned to the caller.
     @inlinable

@@ -28,21 +28,7 @@ public final class SingletonThreadPool<Connection>: Pool, SimplePoolKind, @unche
         unowned(unsafe) let fairy: ConnectionFairy<Connection>
     }
 
-    /// The thread records and the cumulative counters; see ``PoolStatistics``.
-    public var statistics: PoolStatistics {
-        var snapshot = PoolStatistics.fromCounters(context.counters)
-        lock.withLock {
-            snapshot.openConnections = threadRecords.count
-            snapshot.inUse = threadFairies.count
-            snapshot.idle = threadRecords.count - threadFairies.count
-        }
-        return snapshot
-    }
-
-    /// The pool's event hooks.
-    public var events: PoolEvents<Connection> { context.events }
-    /// The options the pool was created with.
-    public var options: PoolOptions { context.options }
+    static var kindName: String { "SingletonThreadPool" }
 
     init(poolSize: Int, context: PoolContext<Connection>) throws {
         guard (1...maximumConnectionCount).contains(poolSize) else {
@@ -58,7 +44,7 @@ public final class SingletonThreadPool<Connection>: Pool, SimplePoolKind, @unche
         poolSize: Int = 5, options: PoolOptions = PoolOptions(), dialect: some Dialect<Connection>,
         creator: @escaping @Sendable () throws -> Connection
     ) throws {
-        try self.init(poolSize: poolSize, context: PoolContext(creator: .plain(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "SingletonThreadPool"))
+        try self.init(poolSize: poolSize, context: Self.makeContext(.plain(creator), dialect: dialect, options: options))
     }
 
     /// Creates a SingletonThreadPool over `dialect`, with a creator that receives the record.
@@ -66,15 +52,11 @@ public final class SingletonThreadPool<Connection>: Pool, SimplePoolKind, @unche
         poolSize: Int = 5, options: PoolOptions = PoolOptions(), dialect: some Dialect<Connection>,
         creator: @escaping @Sendable (ConnectionRecord<Connection>) throws -> Connection
     ) throws {
-        try self.init(poolSize: poolSize, context: PoolContext(creator: .withRecord(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "SingletonThreadPool"))
+        try self.init(poolSize: poolSize, context: Self.makeContext(.withRecord(creator), dialect: dialect, options: options))
     }
 
     /// Checks out the calling thread's connection, or returns the thread's current fairy again
     /// (nested: no `checkout` event, no ping) if it holds one.
-    public func checkout(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
-        try checkoutBlocking(at: site)
-    }
-
     func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
         try context.shutdownGate.checkRunning()
         let thread = currentThreadID()
@@ -116,13 +98,13 @@ public final class SingletonThreadPool<Connection>: Pool, SimplePoolKind, @unche
         }
     }
 
+    /// The record stays bound to its thread; the checkout that ends is no longer the thread's
+    /// current one. On detach too, as SQLAlchemy's `_do_return_conn` does: the thread's next
+    /// checkout gets a new fairy, not the detached one. A failed checkout (no fairy) has nothing
+    /// to forget: its fairy was never made the thread's current one.
     @usableFromInline
-    func returnRecord(_ record: ConnectionRecord<Connection>) {
-        // The record stays bound to its thread.
-    }
-
-    @usableFromInline
-    func fairyFinished(_ fairy: ConnectionFairy<Connection>) {
+    func checkIn(_ record: ConnectionRecord<Connection>, from fairy: ConnectionFairy<Connection>?) {
+        guard let fairy else { return }
         lock.withLock {
             if let current = threadFairies[fairy.ownerThread], current.fairy === fairy {
                 threadFairies[fairy.ownerThread] = nil
@@ -133,10 +115,6 @@ public final class SingletonThreadPool<Connection>: Pool, SimplePoolKind, @unche
             }
         }
     }
-
-    /// The threads on which async callers' driver work runs; see ``PoolOptions/driverThreads``.
-    /// Unused here: a SingletonThreadPool serves blocking callers only.
-    public var driverExecutor: DriverExecutor? { context.driverExecutor }
 
     /// Shuts the pool down; see ``Pool/shutdown(gracePeriod:)-(Duration)->Int``.
     @discardableResult
@@ -151,6 +129,9 @@ public final class SingletonThreadPool<Connection>: Pool, SimplePoolKind, @unche
     }
 
     var outstandingCheckouts: Int { lock.withLock { threadFairies.count } }
+
+    /// The thread records, and the threads that hold a fairy now.
+    var heldConnections: (open: Int, inUse: Int) { lock.withLock { (threadRecords.count, threadFairies.count) } }
 
     func closeIdleForShutdown() {
         lock.withLock {
@@ -175,7 +156,7 @@ public final class SingletonThreadPool<Connection>: Pool, SimplePoolKind, @unche
     /// A new SingletonThreadPool with the same size, configuration and a copy of the listeners.
     public func recreate() -> SingletonThreadPool<Connection> {
         // Validated when this pool was made.
-        try! SingletonThreadPool(poolSize: size, context: context.recreated(kind: "SingletonThreadPool"))
+        try! SingletonThreadPool(poolSize: size, context: recreatedContext)
     }
 
     /// `SingletonThreadPool id:<n> size: <records>`
@@ -184,10 +165,6 @@ public final class SingletonThreadPool<Connection>: Pool, SimplePoolKind, @unche
         return "SingletonThreadPool id:\(UInt(bitPattern: ObjectIdentifier(self).hashValue)) size: \(count)"
     }
 
-    /// Pool-wide invalidation; see ``Pool/invalidateAll(triggeredBy:error:)``.
-    public func invalidateAll(triggeredBy fairy: ConnectionFairy<Connection>?, error: (any Error)?) {
-        context.invalidateAll(triggeredBy: fairy, error: error)
-    }
 }
 
 extension SingletonThreadPool where Connection: DBAPIConnection {

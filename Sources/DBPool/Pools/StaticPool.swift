@@ -16,21 +16,7 @@ public final class StaticPool<Connection>: Pool, SimplePoolKind, @unchecked Send
     // Guarded by `lock`.
     private var record: ConnectionRecord<Connection>?
 
-    /// The shared record and the cumulative counters; see ``PoolStatistics``.
-    public var statistics: PoolStatistics {
-        var snapshot = PoolStatistics.fromCounters(context.counters)
-        lock.withLock {
-            guard let record, record.dbapiConnection != nil else { return }
-            snapshot.openConnections = 1
-            if record.inUse { snapshot.inUse = 1 } else { snapshot.idle = 1 }
-        }
-        return snapshot
-    }
-
-    /// The pool's event hooks.
-    public var events: PoolEvents<Connection> { context.events }
-    /// The options the pool was created with.
-    public var options: PoolOptions { context.options }
+    static var kindName: String { "StaticPool" }
 
     init(context: PoolContext<Connection>) throws {
         try context.options.validate()
@@ -42,7 +28,7 @@ public final class StaticPool<Connection>: Pool, SimplePoolKind, @unchecked Send
         options: PoolOptions = PoolOptions(), dialect: some Dialect<Connection>,
         creator: @escaping @Sendable () throws -> Connection
     ) throws {
-        try self.init(context: PoolContext(creator: .plain(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "StaticPool"))
+        try self.init(context: Self.makeContext(.plain(creator), dialect: dialect, options: options))
     }
 
     /// Creates a StaticPool over `dialect`, with a creator that receives the record.
@@ -50,15 +36,10 @@ public final class StaticPool<Connection>: Pool, SimplePoolKind, @unchecked Send
         options: PoolOptions = PoolOptions(), dialect: some Dialect<Connection>,
         creator: @escaping @Sendable (ConnectionRecord<Connection>) throws -> Connection
     ) throws {
-        try self.init(context: PoolContext(creator: .withRecord(creator), dialect: dialect, events: PoolEvents(), options: options, kind: "StaticPool"))
+        try self.init(context: Self.makeContext(.withRecord(creator), dialect: dialect, options: options))
     }
 
     /// Checks out the shared connection, creating or replacing the record first if needed.
-    public func checkout(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
-        if context.driverIsAsync { throw PoolError.unsupported(AsyncBridge.blockingAPIMessage) }
-        return try checkoutBlocking(at: site)
-    }
-
     func checkoutBlocking(at site: CheckoutSite) throws -> ConnectionFairy<Connection> {
         try context.shutdownGate.checkRunning()
         return try lock.withLock {
@@ -80,13 +61,8 @@ public final class StaticPool<Connection>: Pool, SimplePoolKind, @unchecked Send
         }
     }
 
-    /// The blocking form run on the pool's driver threads: a StaticPool never waits.
-    public func checkout(at site: CheckoutSite) async throws -> ConnectionFairy<Connection> {
-        try await checkoutOnDriverThreads(at: site)
-    }
-
     @usableFromInline
-    func returnRecord(_ returned: ConnectionRecord<Connection>) {
+    func checkIn(_ returned: ConnectionRecord<Connection>, from fairy: ConnectionFairy<Connection>?) {
         lock.withLock {
             guard !returned.inUse else { return }
             if context.shutdownGate.isShutDown {
@@ -101,6 +77,14 @@ public final class StaticPool<Connection>: Pool, SimplePoolKind, @unchecked Send
 
     var outstandingCheckouts: Int { lock.withLock { record?.inUse == true ? 1 : 0 } }
 
+    /// The shared record, while it has a connection.
+    var heldConnections: (open: Int, inUse: Int) {
+        lock.withLock {
+            guard let record, record.dbapiConnection != nil else { return (0, 0) }
+            return (1, record.inUse ? 1 : 0)
+        }
+    }
+
     func closeIdleForShutdown() {
         lock.withLock {
             guard let current = record, !current.inUse else { return }
@@ -108,9 +92,6 @@ public final class StaticPool<Connection>: Pool, SimplePoolKind, @unchecked Send
             record = nil
         }
     }
-
-    /// The threads on which async callers' driver work runs; see ``PoolOptions/driverThreads``.
-    public var driverExecutor: DriverExecutor? { context.driverExecutor }
 
     /// Shuts the pool down; see ``Pool/shutdown(gracePeriod:)-(Duration)->Int``.
     @discardableResult
@@ -136,15 +117,7 @@ public final class StaticPool<Connection>: Pool, SimplePoolKind, @unchecked Send
     /// A new StaticPool with the same creator, configuration and a copy of the listeners.
     public func recreate() -> StaticPool<Connection> {
         // Validated when this pool was made.
-        try! StaticPool(context: context.recreated(kind: "StaticPool"))
-    }
-
-    /// `StaticPool`
-    public func status() -> String { "StaticPool" }
-
-    /// Pool-wide invalidation; see ``Pool/invalidateAll(triggeredBy:error:)``.
-    public func invalidateAll(triggeredBy fairy: ConnectionFairy<Connection>?, error: (any Error)?) {
-        context.invalidateAll(triggeredBy: fairy, error: error)
+        try! StaticPool(context: recreatedContext)
     }
 }
 

@@ -213,9 +213,9 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         // to a name first would cost a retain and a release per checkout.
         switch firstLook(site: site) {
         case let .record(idle):
-            return try Checkout.run(pool: self, queuePool: self, record: idle, site: site)
+            return try Checkout.run(pool: self, record: idle, site: site)
         case let other:
-            return try Checkout.run(pool: self, queuePool: self, record: acquireRecord(site: site, after: other), site: site)
+            return try Checkout.run(pool: self, record: acquireRecord(site: site, after: other), site: site)
         }
     }
 
@@ -236,13 +236,13 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         switch firstLook(site: site) {
         case let .record(idle):
             if executor.isCurrent || (idle.isReady && !context.needsCheckoutLogic) {
-                fairy = try Checkout.run(pool: self, queuePool: self, record: idle, site: site)
+                fairy = try Checkout.run(pool: self, record: idle, site: site)
             } else {
-                fairy = try await executor.run { try Checkout.run(pool: self, queuePool: self, record: idle, site: site) }
+                fairy = try await executor.run { try Checkout.run(pool: self, record: idle, site: site) }
             }
         case let other:
             fairy = try await withTaskExecutorPreference(executor) {
-                try Checkout.run(pool: self, queuePool: self, record: await acquireRecordAsync(site: site, after: other), site: site)
+                try Checkout.run(pool: self, record: await acquireRecordAsync(site: site, after: other), site: site)
             }
         }
         fairy.returnsOnDriverThreads = true
@@ -254,9 +254,9 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     func checkoutInline(at site: CheckoutSite) async throws -> ConnectionFairy<Connection> {
         switch firstLook(site: site) {
         case let .record(idle):
-            return try Checkout.run(pool: self, queuePool: self, record: idle, site: site)
+            return try Checkout.run(pool: self, record: idle, site: site)
         case let other:
-            return try Checkout.run(pool: self, queuePool: self, record: await acquireRecordAsync(site: site, after: other), site: site)
+            return try Checkout.run(pool: self, record: await acquireRecordAsync(site: site, after: other), site: site)
         }
     }
 
