@@ -55,6 +55,38 @@ final class PostgresNIOPoolTests: XCTestCase {
         try await assertNoBackendsLeft(name)
     }
 
+    func testStatementsOnAConnectionTheServerClosedFailAtOnce() async throws {
+        let name = "dbpool-nio-closed"
+        let creator = PostgresNIODialect.creator(configuration: try serverConfiguration(applicationName: name), logger: quietLogger)
+        let connection = try await creator()
+        try await terminateBackend(try await backendPID(connection))
+        // `closeFuture` completes once NIO has removed the channel's handlers: from here on a bare
+        // postgres-nio query would never return. (Reading `underlying` marks the connection as
+        // maybe in a transaction, so that the rollback below is really sent.)
+        try await connection.underlying.closeFuture.get()
+        XCTAssertTrue(connection.isClosed)
+        let dialect = PostgresNIODialect()
+        func assertFailsAsADisconnect(
+            _ what: String, line: UInt = #line, _ operation: @escaping @Sendable () async throws -> Void
+        ) async {
+            do {
+                try await finishes(within: .seconds(5), what, line: line, operation)
+                XCTFail("\(what) on a closed connection must fail", line: line)
+            } catch is StillRunning {
+            } catch {
+                XCTAssertEqual(error as? ChannelError, .ioOnClosedChannel, "\(what): \(String(reflecting: error))", line: line)
+                XCTAssertTrue(dialect.isDisconnect(error, connection: connection), "\(what): a disconnect", line: line)
+            }
+        }
+        await assertFailsAsADisconnect("query") { try await connection.query("SELECT 1") }
+        await assertFailsAsADisconnect("withTransaction") { try await connection.withTransaction { _ in } }
+        XCTAssertTrue(connection.mayHaveOpenTransaction)
+        await assertFailsAsADisconnect("the dialect's rollback") { try await dialect.doRollback(connection) }
+        let alive = try await finishes(within: .seconds(5), "the dialect's ping") { try await dialect.doPing(connection) }
+        XCTAssertFalse(alive)
+        try await dialect.doClose(connection)
+    }
+
     func testResetOnReturnReallyRollsBack() async throws {
         let name = "dbpool-nio-reset"
         let table = "dbpool_nio_reset_\(UInt32.random(in: 0...UInt32.max))"
