@@ -79,6 +79,11 @@ func terminateBackend(_ pid: Int) async throws {
     }
 }
 
+/// The backend pid of a connection that `pool` checks out.
+func backendPID(of pool: QueuePool<PooledPostgresConnection>) async throws -> Int {
+    try await pool.withConnection { try await backendPID($0.dbapiConnection!) }
+}
+
 /// The error ``finishes(within:_:file:line:_:)`` throws when the operation is still running.
 struct StillRunning: Error, CustomStringConvertible {
     let what: String
