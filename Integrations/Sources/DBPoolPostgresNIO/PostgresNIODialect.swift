@@ -26,14 +26,14 @@ public struct PostgresNIODialect: AsyncDialect {
     /// `ROLLBACK`, if a transaction may be open.
     public func doRollback(_ connection: PooledPostgresConnection) async throws {
         guard connection.mayHaveOpenTransaction else { return }
-        try await connection.unmarked.query("ROLLBACK", logger: connection.logger)
+        try await connection.send("ROLLBACK")
         connection.transactionEnded()
     }
 
     /// `COMMIT`, if a transaction may be open.
     public func doCommit(_ connection: PooledPostgresConnection) async throws {
         guard connection.mayHaveOpenTransaction else { return }
-        try await connection.unmarked.query("COMMIT", logger: connection.logger)
+        try await connection.send("COMMIT")
         connection.transactionEnded()
     }
 
@@ -47,7 +47,7 @@ public struct PostgresNIODialect: AsyncDialect {
     public func doPing(_ connection: PooledPostgresConnection) async throws -> Bool {
         guard !connection.isClosed else { return false }
         do {
-            try await connection.unmarked.query("SELECT 1", logger: connection.logger)
+            try await connection.send("SELECT 1")
             return true
         } catch {
             if isDisconnect(error, connection: connection) { return false }

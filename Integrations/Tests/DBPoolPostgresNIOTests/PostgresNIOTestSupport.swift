@@ -3,6 +3,7 @@ import DBPoolPostgresNIO
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 import XCTest
 
 /// The server for these tests, from `DBPOOL_POSTGRES_URL` (set by scripts/with-postgres). Without
@@ -75,6 +76,61 @@ func terminateBackend(_ pid: Int) async throws {
             if left == 0 { return }
             try await Task.sleep(for: .milliseconds(5))
         }
+    }
+}
+
+/// The backend pid of a connection that `pool` checks out.
+func backendPID(of pool: QueuePool<PooledPostgresConnection>) async throws -> Int {
+    try await pool.withConnection { try await backendPID($0.dbapiConnection!) }
+}
+
+/// The error ``finishes(within:_:file:line:_:)`` throws when the operation is still running.
+struct StillRunning: Error, CustomStringConvertible {
+    let what: String
+    let limit: Duration
+    var description: String { "\(what) had not finished after \(limit)" }
+}
+
+/// Runs `operation` and returns its result, or, if it has not finished after `limit`, fails the
+/// test naming `what` and throws ``StillRunning``: an operation that never returns (issue 15's
+/// hangs) then fails the test instead of hanging the run. The operation is left suspended, as
+/// nothing can stop it; `limit` is a ceiling far above the operation's normal time, not a wait.
+func finishes<R: Sendable>(
+    within limit: Duration, _ what: String, file: StaticString = #filePath, line: UInt = #line,
+    _ operation: @escaping @Sendable () async throws -> R
+) async throws -> R {
+    try await withCheckedThrowingContinuation { continuation in
+        let first = FirstOutcome(continuation)
+        let watchdog = Task {
+            try await Task.sleep(for: limit)
+            if first.resume(.failure(StillRunning(what: what, limit: limit))) {
+                XCTFail("\(what) had not finished after \(limit): it never returns", file: file, line: line)
+            }
+        }
+        Task {
+            let result: Result<R, any Error>
+            do { result = .success(try await operation()) } catch { result = .failure(error) }
+            watchdog.cancel()
+            first.resume(result)
+        }
+    }
+}
+
+/// A continuation that the first of two racing tasks resumes.
+private final class FirstOutcome<R: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<R, any Error>?>
+
+    init(_ continuation: CheckedContinuation<R, any Error>) { self.continuation = Mutex(continuation) }
+
+    /// Resumes with `result` unless already resumed; returns whether this call resumed.
+    @discardableResult
+    func resume(_ result: Result<R, any Error>) -> Bool {
+        let taken = continuation.withLock { continuation in
+            defer { continuation = nil }
+            return continuation
+        }
+        taken?.resume(with: result)
+        return taken != nil
     }
 }
 
