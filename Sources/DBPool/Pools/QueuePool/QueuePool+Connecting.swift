@@ -20,7 +20,7 @@ extension QueuePool {
     }
 
     /// Makes the new connection of a record the machine handed out as
-    /// `QueueStateMachine.Acquire.reconnect` (recycled, invalidated earlier, or older than a
+    /// `QueueStateMachine.Next.reconnect` (recycled, invalidated earlier, or older than a
     /// pool-wide invalidation), with the connect permit it came with. On failure the checkout
     /// fails as a new record's would: with the creator's error, the record back in the pool
     /// without a connection.
