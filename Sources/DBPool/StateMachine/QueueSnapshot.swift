@@ -73,7 +73,8 @@ enum WaitFailure: Equatable, Sendable {
     case shutDown
     case cancelled
     /// The wait outlasted the pool's `timeout`; the pool as it was then.
-    case timedOut(QueueSnapshot)
+    /// (Indirect: the snapshot is large, and a checkout's every answer would carry its size.)
+    indirect case timedOut(QueueSnapshot)
     /// A woken waiter found neither a grant nor a failure: it cannot happen, and fails the
     /// checkout as a closed connection would rather than stop the program.
     case notServed

@@ -11,8 +11,8 @@ extension QueueStateMachine {
         @usableFromInline
         var next: Next
         /// `nil` when there is nothing else to do, as after the common checkout and return: an
-        /// absent value costs nothing to make or to drop, where empty arrays would each cost a
-        /// retain and a release.
+        /// absent reference costs nothing to make or to drop, where a struct of empty arrays
+        /// would be copied and destroyed field by field on every checkout.
         @usableFromInline
         var effects: Effects?
 
@@ -63,9 +63,10 @@ extension QueueStateMachine {
         }
     }
 
-    /// Work for the pool beyond the caller's next step.
+    /// Work for the pool beyond the caller's next step. A class, so that an action stays two
+    /// words: made fresh for each action that needs one, and not changed once it is returned.
     @usableFromInline
-    struct Effects: Equatable {
+    final class Effects: Equatable {
         /// Waiters whose grant or failure the machine has set: signal or resume them.
         @usableFromInline var wake: [Wakeup<Record>] = []
         /// Records to close (their slots stay counted): close each, then report ``closed(_:)``.
@@ -108,7 +109,7 @@ extension QueueStateMachine {
         }
 
         @usableFromInline
-        mutating func merge(_ other: Effects) {
+        func merge(_ other: Effects) {
             wake += other.wake
             if !other.close.isEmpty {
                 close += other.close
@@ -137,8 +138,11 @@ extension QueueStateMachine {
         /// Queued async waiters have deadlines: report ``expire(now:)`` once the pool's clock
         /// reads this stamp.
         case deadlines(at: Int64)
-        /// Maintenance has work at this instant (a backoff retry, an idle timeout, a ping).
-        case maintenance(at: ContinuousClock.Instant)
+        /// Maintenance has work when the pool's clock reads this stamp (a backoff retry, an idle
+        /// timeout, a ping). A stamp, not an instant: `ContinuousClock.Instant` is not a frozen
+        /// type, and an action holding one would have its layout computed at run time on every
+        /// checkout.
+        case maintenance(at: Int64)
     }
 
     /// The outcome of a connect the machine asked for (``Next/create``, ``Next/reconnect(_:)``,

@@ -66,10 +66,10 @@ extension QueueStateMachine {
             if newRecord { open -= 1 }
             creatorFailure = failure
         }
-        var effects = Effects()
+        let effects = Effects()
         if creatorFailure != nil {
             // Maintenance schedules the backoff's retry (or, without one, tops `minIdle` up).
-            effects.timer = .maintenance(at: retryAt.map(timestamper.instant(fromStamp:)) ?? timestamper.now())
+            effects.timer = .maintenance(at: retryAt ?? timestamper.nanoseconds())
         }
         effects.wake = connectAttempted(failure: creatorFailure, random: random)
         effects.wake += grantPermits(now: timestamper.nanoseconds)

@@ -13,7 +13,7 @@ extension QueueStateMachine {
         if phase == .shutDown { return Action(.fail(.shutDown)) }
         var work = Maintenance()
         if let leakThreshold { reportLeaks(now: now, threshold: leakThreshold, into: &work) }
-        guard phase == .running else { return Action(.none, work.effects) }
+        guard phase == .running else { return Action(.none, work.effects(timestamper)) }
         let stamp = timestamper.stamp(of: now)
         let clock = { stamp }
         if let idleTimeout {
@@ -80,7 +80,7 @@ extension QueueStateMachine {
         if let retryAt, !waiters.isEmpty || idle.count < minIdle {
             work.nextDue = earliest(work.nextDue, timestamper.instant(fromStamp: retryAt))
         }
-        return Action(.none, work.effects)
+        return Action(.none, work.effects(timestamper))
     }
 
     /// Notes each connection held longer than `threshold` once per checkout, for the log.
@@ -111,15 +111,15 @@ extension QueueStateMachine {
         @inlinable init() {}
 
         @usableFromInline
-        var effects: Effects? {
-            var effects = Effects(wake: woken)
+        func effects(_ timestamper: Timestamper) -> Effects? {
+            let effects = Effects(wake: woken)
             effects.close = expired
             effects.closeReason = .idleTimeout
             effects.ping = ping
             effects.create = create
             effects.reconnect = reconnect
             effects.leaks = leaks
-            effects.timer = nextDue.map { .maintenance(at: $0) }
+            effects.timer = nextDue.map { .maintenance(at: timestamper.stamp(of: $0)) }
             return effects.orNil
         }
     }

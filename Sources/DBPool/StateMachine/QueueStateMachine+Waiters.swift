@@ -37,7 +37,7 @@ extension QueueStateMachine {
             recordWait(of: head, timedOut: true)
             expired.append(head)
         }
-        var effects = Effects()
+        let effects = Effects()
         if !expired.isEmpty {
             let woken = settle()
             let failure = WaitFailure.timedOut(snapshot)
@@ -168,7 +168,7 @@ extension QueueStateMachine {
         if dequeue(waiter) {
             recordWait(of: waiter, timedOut: false)
             waiter.failure = .cancelled
-            var effects = Effects(wake: [wakeup(waiter)])
+            let effects = Effects(wake: [wakeup(waiter)])
             effects.wake += settle()
             return Action(.none, effects)
         }

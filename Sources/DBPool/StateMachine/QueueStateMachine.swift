@@ -155,7 +155,7 @@ struct QueueStateMachine<Record: PoolSlot> {
         waiter.continuation = continuation
         waiters.append(waiter)
         if waiter.deadline != nil, watchDeadline(of: waiter), let deadline = waiter.deadline {
-            var effects = Effects()
+            let effects = Effects()
             effects.timer = .deadlines(at: deadline)
             return Action(.wait, effects)
         }
@@ -224,7 +224,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     mutating func pinged(_ record: Record, alive: Bool) -> Action {
         if !alive, phase == .running, mayStartConnect(now: timestamper.nanoseconds) {
             connecting += 1
-            var effects = Effects()
+            let effects = Effects()
             effects.reconnect = [record]
             return Action(.none, effects)
         }
@@ -275,7 +275,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     @usableFromInline
     func closing(_ records: [Record], _ reason: CloseReason) -> Action {
         guard !records.isEmpty else { return .none }
-        var effects = Effects()
+        let effects = Effects()
         effects.close = records
         effects.closeReason = reason
         return Action(.none, effects)
@@ -298,7 +298,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     @usableFromInline
     mutating func shutdown() -> Action {
         phase = .shuttingDown
-        var effects = closing(idle.removeAll(), .shutdown).effects ?? Effects()
+        let effects = closing(idle.removeAll(), .shutdown).effects ?? Effects()
         while let waiter = popHead() {
             waiter.failure = .shutDown
             effects.wake.append(wakeup(waiter))
@@ -311,7 +311,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     @usableFromInline
     mutating func finishShutdown() -> Action {
         phase = .shutDown
-        var effects = Effects()
+        let effects = Effects()
         effects.stillCheckedOut = records.values.filter { $0.checkoutSite != nil }.map(\.checkoutSite)
         return Action(.none, effects.orNil)
     }

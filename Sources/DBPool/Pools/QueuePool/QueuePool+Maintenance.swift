@@ -37,11 +37,11 @@ extension QueuePool {
         let threshold = context.options.leakDetectionThreshold
         let action = state.withLock { $0.tick(now: now, leakThreshold: threshold) }
         if case .fail = action.next { return .stop }
-        guard var effects = action.effects else { return .idle }
+        guard let effects = action.effects else { return .idle }
         // The tick's timer is when this thread looks next, not a nudge to itself.
         let due = effects.timer.take()
         run(effects)
-        if case let .maintenance(at)? = due { return .at(at) }
+        if case let .maintenance(at)? = due { return .at(context.instant(fromStamp: at)) }
         return .idle
     }
 
