@@ -1,6 +1,7 @@
 @testable import DBPool
 import DBPoolTesting
 import Dispatch
+import XCTest
 
 /// A record for QueueStateMachine's own tests: no connection, no pool, just what the machine
 /// reads and notes. `needsConnect` and `hasConnection` are set by the test.
@@ -77,5 +78,82 @@ enum MachineFixture {
     static func granted(_ waiter: Waiter<FakeSlot>) -> String? {
         guard case let .record(slot)? = waiter.grant else { return nil }
         return slot.name
+    }
+}
+
+/// Stating expected actions and setting machines up, for the state-machine tests.
+extension MachineFixture {
+    /// Effects with exactly these parts, every other part empty. Leaks compare by site.
+    static func effects(
+        wake: [Wakeup<FakeSlot>] = [], close: [FakeSlot] = [], reason: CloseReason = .overflow, create: Int = 0,
+        reconnect: [FakeSlot] = [], ping: [FakeSlot] = [], timer: FakeMachine.Timer? = nil, leaks: [CheckoutSite?] = [],
+        stillCheckedOut: [CheckoutSite?] = []
+    ) -> FakeEffects {
+        var effects = FakeEffects(wake: wake)
+        effects.close = close
+        effects.closeReason = reason
+        effects.create = create
+        effects.reconnect = reconnect
+        effects.ping = ping
+        effects.timer = timer
+        effects.leaks = leaks.map { CheckedOutConnection(site: $0, age: .zero) }
+        effects.stillCheckedOut = stillCheckedOut
+        return effects
+    }
+
+    /// The wake-ups of `waiters`, in order, served (`failure` nil) or failed with `failure`.
+    static func wakeups(_ waiters: [Waiter<FakeSlot>], failure: WaitFailure? = nil) -> [Wakeup<FakeSlot>] {
+        waiters.map { Wakeup(waiter: $0, resume: .resume(nil), failure: failure) }
+    }
+
+    /// The action that only wakes `waiters`, served.
+    static func waking(_ waiters: Waiter<FakeSlot>...) -> FakeAction {
+        FakeAction(.none, effects(wake: wakeups(waiters)))
+    }
+
+    /// The action that only closes `records` for `reason`.
+    static func closing(_ records: [FakeSlot], _ reason: CloseReason) -> FakeAction {
+        FakeAction(.none, effects(close: records, reason: reason))
+    }
+
+    /// The action that only asks for maintenance at `instant`.
+    static func maintenance(at instant: ContinuousClock.Instant) -> FakeAction {
+        FakeAction(.none, effects(timer: .maintenance(at: instant)))
+    }
+
+    /// Reports a connect that failed with the creator's `error`, checks that the action asks for
+    /// maintenance, and returns the action without that timer. Its instant is not compared: the
+    /// pool only nudges maintenance with it, and the tick works out when the retry is due (see
+    /// MachineMaintenanceTests); when the next connect may start shows `retryAt` itself.
+    static func connectFailed(
+        _ machine: inout FakeMachine, _ error: any Error, random: Double = 0, newRecord: Bool = true, file: StaticString = #filePath,
+        line: UInt = #line
+    ) -> FakeAction {
+        var action = machine.connectFinished(.failed(newRecord: newRecord, creatorFailure: error), random: random)
+        guard case .maintenance? = action.effects?.timer else {
+            XCTFail("a creator failure must ask for maintenance", file: file, line: line)
+            return action
+        }
+        action.effects?.timer = nil
+        if action.effects?.isEmpty == true { action.effects = nil }
+        return action
+    }
+
+    /// Whether `waiter` was granted a connect permit (to create a record in a freed slot).
+    static func hasPermit(_ waiter: Waiter<FakeSlot>) -> Bool {
+        if case .permit? = waiter.grant { return true }
+        return false
+    }
+
+    /// A checkout site told apart by its line.
+    static func site(_ line: UInt) -> CheckoutSite {
+        CheckoutSite(fileID: #fileID, line: line)
+    }
+
+    /// Returns `records` in this order, each going to the idle store.
+    static func release(_ records: [FakeSlot], to machine: inout FakeMachine, file: StaticString = #filePath, line: UInt = #line) {
+        for record in records {
+            XCTAssertEqual(machine.release(record), .none, "\(record) must go to the idle store", file: file, line: line)
+        }
     }
 }
