@@ -67,19 +67,19 @@ extension QueueStateMachine {
             creatorFailure = failure
         }
         let effects = Effects()
+        connectAttempted(failure: creatorFailure, random: random)
         if creatorFailure != nil {
             // Maintenance schedules the backoff's retry (or, without one, tops `minIdle` up).
             effects.timer = .maintenance(at: retryAt ?? timestamper.nanoseconds())
         }
-        effects.wake = connectAttempted(failure: creatorFailure, random: random)
-        effects.wake += grantPermits(now: timestamper.nanoseconds)
+        effects.wake = grantPermits(now: timestamper.nanoseconds)
         return Action(.none, effects.orNil)
     }
 
-    /// The outcome of any connect attempt, for the backoff. Returns the waiters a success lets
-    /// through.
+    /// The outcome of any connect attempt, for the backoff: a failure counts and sets `retryAt`,
+    /// a success ends the backoff (the caller then grants permits).
     @usableFromInline
-    mutating func connectAttempted(failure: (any Error)?, random: Double) -> [Wakeup<Record>] {
+    mutating func connectAttempted(failure: (any Error)?, random: Double) {
         if let failure {
             consecutiveFailures += 1
             lastConnectError = failure
@@ -89,12 +89,10 @@ extension QueueStateMachine {
                     Timestamper.nanoseconds(backoff.delay(afterFailures: consecutiveFailures, random: random)))
                 retryAt = overflowed ? .max : sum
             }
-            return []
+            return
         }
-        guard consecutiveFailures > 0 else { return [] }
         consecutiveFailures = 0
         retryAt = nil
-        return grantPermits(now: timestamper.nanoseconds)
     }
 
     /// Records were closed and their slots given up. Queued waiters may now be given permits.

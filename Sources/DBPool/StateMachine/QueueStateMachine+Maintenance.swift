@@ -48,11 +48,11 @@ extension QueueStateMachine {
                 work.nextDue = earliest(work.nextDue, since + keepAlive)
             }
         }
+        // minIdle counts connections ready to use, not records: an idle record whose connection
+        // was invalidated is reconnected rather than left counting.
+        var live = 0
+        if minIdle > 0 { idle.forEach { if $0.hasConnection { live += 1 } } }
         if minIdle > 0 {
-            // minIdle counts connections ready to use, not records: an idle record whose
-            // connection was invalidated is reconnected rather than left counting.
-            var live = 0
-            idle.forEach { if $0.hasConnection { live += 1 } }
             while waiters.isEmpty, live + connecting + work.ping.count < minIdle, mayStartConnect(now: clock) {
                 if hasFreeSlot {
                     reserveConnect()
@@ -77,7 +77,7 @@ extension QueueStateMachine {
             }
         }
         work.woken = grantPermits(now: clock)
-        if let retryAt, !waiters.isEmpty || idle.count < minIdle {
+        if let retryAt, !waiters.isEmpty || live < minIdle {
             work.nextDue = earliest(work.nextDue, timestamper.instant(fromStamp: retryAt))
         }
         return Action(.none, work.effects(timestamper))

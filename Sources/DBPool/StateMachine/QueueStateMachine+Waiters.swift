@@ -84,7 +84,9 @@ extension QueueStateMachine {
     mutating func hand(_ record: Record, to waiter: Waiter<Record>) -> Bool {
         let grant: Waiter<Record>.Grant
         if record.needsConnect {
-            guard mayStartConnect(now: timestamper.nanoseconds) else { return false }
+            // While backing off, the retry is the maintenance probe's, never a queued waiter's:
+            // a waiter must not receive a connect error early.
+            guard !isBackingOff, mayStartConnect(now: timestamper.nanoseconds) else { return false }
             connecting += 1
             grant = .reconnect(record)
         } else {

@@ -150,7 +150,7 @@ final class MachineAccountingTests: XCTestCase {
         XCTAssertEqual(m.acquire(site: nil), FakeAction(.create))
         XCTAssertEqual(m.acquire(site: nil), FakeAction(.wait), "the only slot is taken by the connect")
         XCTAssertEqual(
-            m.connectFinished(.failed(newRecord: true, creatorFailure: Refused()), random: 0), Fixture.maintenance(at: clock.now),
+            m.connectFinished(.failed(newRecord: true, creatorFailure: Refused()), random: 0), Fixture.maintenance(at: clock.now, on: m),
             "without a backoff policy, maintenance may retry at once")
         XCTAssertEqual(figures(m), [0, 0, 0, -1, 0, 0], "the slot is free again")
 

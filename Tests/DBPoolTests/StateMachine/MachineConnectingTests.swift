@@ -122,7 +122,7 @@ final class MachineConnectingTests: XCTestCase {
         XCTAssertEqual(m.acquire(site: nil), FakeAction(.create))
         let waiter = Fixture.async()
         XCTAssertEqual(m.acquire(enqueueing: waiter), FakeAction(.wait))
-        let expected = Fixture.effects(wake: Fixture.wakeups([waiter]), timer: .maintenance(at: clock.now))
+        let expected = Fixture.effects(wake: Fixture.wakeups([waiter]), timer: .maintenance(at: m.timestamper.stamp(of: clock.now)))
         XCTAssertEqual(m.connectFinished(.failed(newRecord: true, creatorFailure: Refused(attempt: 1)), random: 0), FakeAction(.none, expected))
         XCTAssertEqual(m.claim(waiter), FakeAction(.create), "the freed slot goes to the queue, as SQLAlchemy retries")
         XCTAssertEqual(m.snapshot.consecutiveFailures, 1)
@@ -249,5 +249,38 @@ final class MachineConnectingTests: XCTestCase {
         XCTAssertEqual(m.snapshot.consecutiveFailures, 0)
         XCTAssertEqual(m.snapshot.lastConnectError.map { "\($0)" }, "refused 2", "kept for statistics")
         XCTAssertNil(m.snapshot.timeoutDetail.lastConnectError, "a timeout after a success is not blamed on the database")
+    }
+
+    /// A failed connect asks for maintenance at the retryAt that failure set.
+    func testAFailedConnectAsksForMaintenanceAtTheNewRetryAt() {
+        let clock = ManualClock()
+        let options = PoolOptions(clock: clock, connectBackoff: ConnectBackoff(initial: .seconds(1), jitter: 0), overtakeWindow: .zero)
+        var (m, _) = Fixture.machine([], poolSize: 1, options: options, clock: clock)
+        XCTAssertEqual(m.acquire(site: nil), FakeAction(.create))
+        XCTAssertEqual(
+            m.connectFinished(.failed(newRecord: true, creatorFailure: Refused(attempt: 0)), random: 0), Fixture.maintenance(at: clock.now + .seconds(1), on: m),
+            "first failure: retry in 1 s")
+        clock.advance(by: .seconds(1))
+        XCTAssertEqual(m.acquire(site: nil), FakeAction(.create))
+        XCTAssertEqual(
+            m.connectFinished(.failed(newRecord: true, creatorFailure: Refused(attempt: 0)), random: 0), Fixture.maintenance(at: clock.now + .seconds(2), on: m),
+            "second failure: retry in 2 s")
+    }
+
+    /// While backing off, queued waiters are not handed the retry, not even with a returned
+    /// record that needs a new connection once retryAt has passed: the maintenance thread
+    /// probes, so a waiter never receives a connect error early.
+    func testWhileBackingOffAReturnedRecordThatNeedsAConnectionIsNotHandedToTheQueue() {
+        let clock = ManualClock()
+        let options = PoolOptions(clock: clock, connectBackoff: ConnectBackoff(initial: .seconds(1), jitter: 0), overtakeWindow: .zero)
+        var (m, slots) = Fixture.machine(["a"], poolSize: 2, options: options, clock: clock)
+        XCTAssertEqual(m.acquire(site: nil), FakeAction(.create))
+        _ = m.connectFinished(.failed(newRecord: true, creatorFailure: Refused(attempt: 0)), random: 0)
+        let waiter = Fixture.async()
+        XCTAssertEqual(m.acquire(enqueueing: waiter), FakeAction(.wait))
+        clock.advance(by: .seconds(1))
+        slots[0].needsConnect = true
+        XCTAssertEqual(m.release(slots[0]), .none, "the record should stay idle for the maintenance probe")
+        XCTAssertNil(waiter.grant, "the waiter should not be handed the connect attempt")
     }
 }

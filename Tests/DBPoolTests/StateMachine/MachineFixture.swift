@@ -89,7 +89,7 @@ extension MachineFixture {
         reconnect: [FakeSlot] = [], ping: [FakeSlot] = [], timer: FakeMachine.Timer? = nil, leaks: [CheckoutSite?] = [],
         stillCheckedOut: [CheckoutSite?] = []
     ) -> FakeEffects {
-        var effects = FakeEffects(wake: wake)
+        let effects = FakeEffects(wake: wake)
         effects.close = close
         effects.closeReason = reason
         effects.create = create
@@ -116,9 +116,9 @@ extension MachineFixture {
         FakeAction(.none, effects(close: records, reason: reason))
     }
 
-    /// The action that only asks for maintenance at `instant`.
-    static func maintenance(at instant: ContinuousClock.Instant) -> FakeAction {
-        FakeAction(.none, effects(timer: .maintenance(at: instant)))
+    /// The action that only asks `machine` for maintenance at `instant`.
+    static func maintenance(at instant: ContinuousClock.Instant, on machine: FakeMachine) -> FakeAction {
+        FakeAction(.none, effects(timer: .maintenance(at: machine.timestamper.stamp(of: instant))))
     }
 
     /// Reports a connect that failed with the creator's `error`, checks that the action asks for

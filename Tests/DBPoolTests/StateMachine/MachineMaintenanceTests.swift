@@ -35,7 +35,7 @@ final class MachineMaintenanceTests: XCTestCase {
         Fixture.release(Array(slots[2...3]), to: &m)
         clock.advance(by: .seconds(5))
         XCTAssertEqual(
-            tick(&m, clock), FakeAction(.none, Fixture.effects(close: Array(slots[0...1]), reason: .idleTimeout, timer: .maintenance(at: start + .seconds(15)))),
+            tick(&m, clock), FakeAction(.none, Fixture.effects(close: Array(slots[0...1]), reason: .idleTimeout, timer: .maintenance(at: m.timestamper.stamp(of: start + .seconds(15))))),
             "a and b are due; the next tick is when c is")
         XCTAssertEqual([m.snapshot.open, m.snapshot.idle], [4, 2], "counted until they are closed")
         XCTAssertEqual(m.closed(Array(slots[0...1])), .none)
@@ -56,7 +56,7 @@ final class MachineMaintenanceTests: XCTestCase {
         XCTAssertEqual(m.acquire(site: nil), FakeAction(.use(slots[0])))
         Fixture.release(slots, to: &m)
         clock.advance(by: .seconds(40))
-        XCTAssertEqual(tick(&m, clock), Fixture.maintenance(at: start + .seconds(100)), "used 40 s ago: due at 100 s, not closed at 80 s")
+        XCTAssertEqual(tick(&m, clock), Fixture.maintenance(at: start + .seconds(100), on: m), "used 40 s ago: due at 100 s, not closed at 80 s")
     }
 
     func testWithKeepAliveARecordPingedAliveKeepsItsIdleTimeWhereverItIsInTheStore() {
@@ -68,7 +68,7 @@ final class MachineMaintenanceTests: XCTestCase {
         clock.advance(by: .seconds(3))
         Fixture.release([b], to: &m)
         clock.advance(by: .seconds(3))
-        XCTAssertEqual(tick(&m, clock), FakeAction(.none, Fixture.effects(ping: [a], timer: .maintenance(at: start + .seconds(8)))))
+        XCTAssertEqual(tick(&m, clock), FakeAction(.none, Fixture.effects(ping: [a], timer: .maintenance(at: m.timestamper.stamp(of: start + .seconds(8))))))
         XCTAssertEqual(m.pinged(a, alive: true), .none)
         XCTAssertEqual(a.idleSince, start, "a ping is not a use")
         XCTAssertEqual(a.lastPinged, start + .seconds(6))
@@ -76,7 +76,7 @@ final class MachineMaintenanceTests: XCTestCase {
         // a is now behind b in the store, and due first.
         clock.advance(by: .seconds(2))
         XCTAssertEqual(
-            tick(&m, clock), FakeAction(.none, Fixture.effects(close: [a], reason: .idleTimeout, timer: .maintenance(at: start + .seconds(9)))),
+            tick(&m, clock), FakeAction(.none, Fixture.effects(close: [a], reason: .idleTimeout, timer: .maintenance(at: m.timestamper.stamp(of: start + .seconds(9))))),
             "a has been idle 8 s; b is due a ping at 9 s")
     }
 
@@ -91,7 +91,7 @@ final class MachineMaintenanceTests: XCTestCase {
             clock.advance(by: .seconds(2))
         }
         clock.advance(by: .seconds(1))
-        XCTAssertEqual(tick(&m, clock), FakeAction(.none, Fixture.effects(ping: Array(slots[0...1]), timer: .maintenance(at: start + .seconds(9)))))
+        XCTAssertEqual(tick(&m, clock), FakeAction(.none, Fixture.effects(ping: Array(slots[0...1]), timer: .maintenance(at: m.timestamper.stamp(of: start + .seconds(9))))))
         XCTAssertEqual(m.acquire(site: nil), FakeAction(.use(slots[2])), "records being pinged are not handed out")
         XCTAssertEqual(m.acquire(site: nil), FakeAction(.wait))
         XCTAssertEqual(m.pinged(slots[0], alive: true), .none)
@@ -168,16 +168,16 @@ final class MachineMaintenanceTests: XCTestCase {
         _ = m.connectFinished(.failed(newRecord: true, creatorFailure: Refused()), random: 0)
         let waiter = Fixture.async()
         XCTAssertEqual(m.acquire(enqueueing: waiter), FakeAction(.wait))
-        XCTAssertEqual(tick(&m, clock), Fixture.maintenance(at: start + .seconds(1)), "nothing before retryAt; the next tick is then")
+        XCTAssertEqual(tick(&m, clock), Fixture.maintenance(at: start + .seconds(1), on: m), "nothing before retryAt; the next tick is then")
 
         clock.advance(by: .seconds(1))
-        XCTAssertEqual(tick(&m, clock), FakeAction(.none, Fixture.effects(create: 1, timer: .maintenance(at: start + .seconds(1)))))
+        XCTAssertEqual(tick(&m, clock), FakeAction(.none, Fixture.effects(create: 1, timer: .maintenance(at: m.timestamper.stamp(of: start + .seconds(1))))))
         XCTAssertNil(waiter.grant, "the probe is maintenance's own connect, not the waiter's")
         XCTAssertEqual([m.snapshot.open, m.snapshot.connecting, m.snapshot.waiting], [1, 1, 1])
-        XCTAssertEqual(tick(&m, clock), Fixture.maintenance(at: start + .seconds(1)), "one probe at a time")
+        XCTAssertEqual(tick(&m, clock), Fixture.maintenance(at: start + .seconds(1), on: m), "one probe at a time")
 
         XCTAssertEqual(Fixture.connectFailed(&m, Refused()), .none, "the waiter is not failed with the probe's error")
-        XCTAssertEqual(tick(&m, clock), Fixture.maintenance(at: start + .seconds(3)), "the second failure waits twice as long")
+        XCTAssertEqual(tick(&m, clock), Fixture.maintenance(at: start + .seconds(3), on: m), "the second failure waits twice as long")
 
         // Nobody queued: no probe (and no minIdle), so nothing is due.
         _ = m.cancel(waiter)
@@ -199,7 +199,7 @@ final class MachineMaintenanceTests: XCTestCase {
         XCTAssertEqual(m.acquire(enqueueing: waiter), FakeAction(.wait), "a needs a connection, and retryAt has not passed")
 
         clock.advance(by: .seconds(1))
-        XCTAssertEqual(tick(&m, clock), FakeAction(.none, Fixture.effects(reconnect: [a], timer: .maintenance(at: start + .seconds(1)))))
+        XCTAssertEqual(tick(&m, clock), FakeAction(.none, Fixture.effects(reconnect: [a], timer: .maintenance(at: m.timestamper.stamp(of: start + .seconds(1))))))
         XCTAssertEqual(m.connectFinished(.reconnected, random: 0), .none, "nothing to grant: the pool is full and a is out")
         a.needsConnect = false
         XCTAssertEqual(m.release(a), Fixture.waking(waiter), "the probe's connection goes to the head of the queue")
@@ -213,9 +213,9 @@ final class MachineMaintenanceTests: XCTestCase {
         let start = clock.now
         var (m, slots) = machine(["a", "b"], idleTimeout: .seconds(10), keepAlive: .seconds(4), clock: clock)
         Fixture.release([slots[0]], to: &m)
-        XCTAssertEqual(tick(&m, clock, leakThreshold: .seconds(7)), Fixture.maintenance(at: start + .seconds(4)), "a's ping comes first")
-        XCTAssertEqual(tick(&m, clock, leakThreshold: .seconds(3)), Fixture.maintenance(at: start + .seconds(3)), "then b's leak report")
-        XCTAssertEqual(tick(&m, clock, leakThreshold: nil), Fixture.maintenance(at: start + .seconds(4)))
+        XCTAssertEqual(tick(&m, clock, leakThreshold: .seconds(7)), Fixture.maintenance(at: start + .seconds(4), on: m), "a's ping comes first")
+        XCTAssertEqual(tick(&m, clock, leakThreshold: .seconds(3)), Fixture.maintenance(at: start + .seconds(3), on: m), "then b's leak report")
+        XCTAssertEqual(tick(&m, clock, leakThreshold: nil), Fixture.maintenance(at: start + .seconds(4), on: m))
 
         var (quiet, _) = machine([], poolSize: 2, idleTimeout: .seconds(10), keepAlive: .seconds(4), clock: clock)
         XCTAssertEqual(tick(&quiet, clock, leakThreshold: .seconds(1)), .none, "nothing idle, nothing out: no timer")
@@ -232,9 +232,9 @@ final class MachineMaintenanceTests: XCTestCase {
         clock.advance(by: .seconds(2))
 
         let action = tick(&m, clock, leakThreshold: .seconds(5))
-        XCTAssertEqual(action, FakeAction(.none, Fixture.effects(timer: .maintenance(at: start + .seconds(8)), leaks: [Fixture.site(1)])))
+        XCTAssertEqual(action, FakeAction(.none, Fixture.effects(timer: .maintenance(at: m.timestamper.stamp(of: start + .seconds(8))), leaks: [Fixture.site(1)])))
         XCTAssertEqual(action.effects?.leaks.map(\.age), [.seconds(5)])
-        XCTAssertEqual(tick(&m, clock, leakThreshold: .seconds(5)), Fixture.maintenance(at: start + .seconds(8)), "reported once")
+        XCTAssertEqual(tick(&m, clock, leakThreshold: .seconds(5)), Fixture.maintenance(at: start + .seconds(8), on: m), "reported once")
         clock.advance(by: .seconds(10))
         XCTAssertEqual(tick(&m, clock, leakThreshold: .seconds(5)), FakeAction(.none, Fixture.effects(leaks: [Fixture.site(2)])))
         XCTAssertEqual(m.release(slots[0]), .none)
@@ -251,5 +251,23 @@ final class MachineMaintenanceTests: XCTestCase {
             "no top-up while shutting down, but connections still out are reported")
         XCTAssertEqual(m.finishShutdown().next, .none)
         XCTAssertEqual(tick(&m, clock, leakThreshold: .seconds(1)), FakeAction(.fail(.shutDown)), "the maintenance thread stops")
+    }
+
+    /// While minIdle is short of connections (an idle record without one counts as missing),
+    /// the tick schedules the backoff retry at retryAt.
+    func testTheTickSchedulesTheRetryAtWhileMinIdleIsShortOfConnections() {
+        let clock = ManualClock()
+        let options = PoolOptions(clock: clock, minIdle: 1, connectBackoff: ConnectBackoff(initial: .seconds(1), jitter: 0), overtakeWindow: .zero)
+        var (m, slots) = Fixture.machine(["a"], options: options, clock: clock)
+        let a = slots[0]
+        a.hasConnection = false
+        a.needsConnect = true
+        Fixture.release([a], to: &m)
+        XCTAssertEqual(m.tick(now: clock.now, leakThreshold: nil), FakeAction(.none, Fixture.effects(reconnect: [a])))
+        _ = m.connectFinished(.failed(newRecord: false, creatorFailure: Refused()), random: 0)
+        Fixture.release([a], to: &m)
+        XCTAssertEqual(
+            m.tick(now: clock.now, leakThreshold: nil), Fixture.maintenance(at: clock.now + .seconds(1), on: m),
+            "minIdle still lacks a connection: the next tick is due at retryAt")
     }
 }
