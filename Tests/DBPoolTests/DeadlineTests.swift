@@ -7,75 +7,62 @@ import XCTest
 /// waiter. The bookkeeping is checked on QueueStateMachine directly; the timer itself with real
 /// (short) timeouts.
 final class DeadlineTests: XCTestCase {
-    private final class Slot: PoolSlot {
-        var idleSince: ContinuousClock.Instant?
-        var lastPinged: ContinuousClock.Instant?
-        /// A fake slot's connection is always ready.
-        var needsConnect: Bool { false }
-        var hasConnection: Bool { true }
-        func noteCheckout(site: CheckoutSite?) {}
-        func noteCheckin() {}
+    private func machine(clock: ManualClock) -> (FakeMachine, FakeSlot) {
+        let (machine, slots) = MachineFixture.machine(["a"], options: PoolOptions(clock: clock), clock: clock)
+        return (machine, slots[0])
     }
 
-    private func asyncWaiter(deadline: Int64) -> Waiter<Slot> {
-        let waiter = Waiter<Slot>(kind: .async, site: nil)
-        waiter.deadline = deadline
-        return waiter
+    private func timer(at stamp: Int64) -> FakeEffects {
+        let effects = FakeEffects()
+        effects.timer = .deadlines(at: stamp)
+        return effects
     }
 
     func testTheTimerStartsOnceExpiresInDeadlineOrderAndStopsWhenNobodyIsWatched() {
         let clock = ManualClock()
-        var m = QueueStateMachine<Slot>(
-            poolSize: 1, maxOverflow: 0, useLIFO: false,
-            options: PoolOptions(clock: clock), timestamper: Timestamper(clock: clock))
-        let slot = Slot()
-        XCTAssertTrue(m.reserveConnectSlot())
-        _ = m.connectFinished(slot, countsAsCheckout: true, site: nil, creatorFailure: nil, random: 0)
-        let waiters = [100, 200, 300].map { asyncWaiter(deadline: $0) }
-        var starts: [Bool] = []
-        for waiter in waiters {
-            guard case .wait = m.acquire(enqueueing: waiter, site: nil) else { return XCTFail("must queue") }
-            starts.append(m.watchDeadline(of: waiter))
-        }
-        XCTAssertEqual(starts, [true, false, false], "one timer for all of them")
+        var (m, slot) = machine(clock: clock)
+        let waiters = [100, 200, 300].map { MachineFixture.async(deadline: $0) }
+        XCTAssertEqual(m.acquire(enqueueing: waiters[0]), FakeAction(.wait, timer(at: 100)), "the first deadline starts the timer")
+        XCTAssertEqual(m.acquire(enqueueing: waiters[1]), FakeAction(.wait), "one timer for all of them")
+        XCTAssertEqual(m.acquire(enqueueing: waiters[2]), FakeAction(.wait))
 
-        var (expired, _, next) = m.expireDeadlines(now: 99)
-        XCTAssertTrue(expired.isEmpty)
-        XCTAssertEqual(next, 100)
-        (expired, _, next) = m.expireDeadlines(now: 200)
-        XCTAssertEqual(expired.count, 2)
-        XCTAssertTrue(expired[0] === waiters[0] && expired[1] === waiters[1])
-        XCTAssertEqual(next, 300)
+        XCTAssertEqual(m.expire(now: 99), FakeAction(.none, timer(at: 100)), "too early: nothing expires, the timer runs on")
+        let action = m.expire(now: 200)
         XCTAssertEqual(m.waiting, 1)
+        XCTAssertEqual(m.counters.timeouts, 2)
+        let expected = timer(at: 300)
+        expected.wake = waiters[0...1].map { Wakeup(waiter: $0, resume: .resume(nil), failure: .timedOut(m.snapshot)) }
+        XCTAssertEqual(action, FakeAction(.none, expected), "both fail, in deadline order, with the pool as it was")
 
         // The last one is handed the record before its deadline: it leaves the watch list too.
-        guard case .handOff = m.release(slot) else { return XCTFail("async head is handed the record") }
-        (expired, _, next) = m.expireDeadlines(now: 1_000)
-        XCTAssertTrue(expired.isEmpty, "a served waiter is never failed")
-        XCTAssertNil(next, "nobody is watched: the timer stops")
+        XCTAssertEqual(MachineFixture.woken(m.release(slot)).map(ObjectIdentifier.init), [ObjectIdentifier(waiters[2])])
+        XCTAssertEqual(m.expire(now: 1_000), .none, "a served waiter is never failed, and nobody is watched: the timer stops")
         XCTAssertFalse(m.deadlineTimerRunning)
+        XCTAssertEqual(m.claim(waiters[2]), FakeAction(.use(slot)))
 
-        let late = asyncWaiter(deadline: 2_000)
-        guard case .wait = m.acquire(enqueueing: late, site: nil) else { return XCTFail("must queue") }
-        XCTAssertTrue(m.watchDeadline(of: late), "a stopped timer is started again")
+        let late = MachineFixture.async(deadline: 2_000)
+        XCTAssertEqual(m.acquire(enqueueing: late), FakeAction(.wait, timer(at: 2_000)), "a stopped timer is started again")
     }
 
     func testACancelledWaiterLeavesTheWatchList() {
         let clock = ManualClock()
-        var m = QueueStateMachine<Slot>(
-            poolSize: 1, maxOverflow: 0, useLIFO: false,
-            options: PoolOptions(clock: clock), timestamper: Timestamper(clock: clock))
-        XCTAssertTrue(m.reserveConnectSlot())
-        _ = m.connectFinished(Slot(), countsAsCheckout: true, site: nil, creatorFailure: nil, random: 0)
-        let first = asyncWaiter(deadline: 100), second = asyncWaiter(deadline: 200)
-        for waiter in [first, second] {
-            _ = m.acquire(enqueueing: waiter, site: nil)
-            _ = m.watchDeadline(of: waiter)
-        }
-        XCTAssertTrue(m.remove(first))
-        let (expired, _, next) = m.expireDeadlines(now: 150)
-        XCTAssertTrue(expired.isEmpty)
-        XCTAssertEqual(next, 200)
+        var (m, _) = machine(clock: clock)
+        let first = MachineFixture.async(deadline: 100), second = MachineFixture.async(deadline: 200)
+        for waiter in [first, second] { _ = m.acquire(enqueueing: waiter) }
+        XCTAssertEqual(
+            m.cancel(first), FakeAction(.none, FakeEffects(wake: [Wakeup(waiter: first, resume: .resume(nil), failure: .cancelled)])),
+            "a queued waiter that is cancelled fails at once")
+        XCTAssertEqual(m.expire(now: 150), FakeAction(.none, timer(at: 200)), "it no longer counts for the timer")
+        XCTAssertEqual(m.counters.waits, 1, "the cancelled wait is counted")
+    }
+
+    func testACancellationBeforeTheWaiterIsQueuedFailsItWhenItComes() {
+        let clock = ManualClock()
+        var (m, _) = machine(clock: clock)
+        let waiter = MachineFixture.async(deadline: 100)
+        XCTAssertEqual(m.cancel(waiter), .none)
+        XCTAssertEqual(m.acquire(enqueueing: waiter), FakeAction(.fail(.cancelled)))
+        XCTAssertEqual(m.waiting, 0)
     }
 
     private func makePool(timeout: Duration?) throws -> QueuePool<MockConnection> {
@@ -133,7 +120,7 @@ final class DeadlineTests: XCTestCase {
         XCTAssertEqual([pool.checkedIn, pool.waiting], [1, 0])
     }
 
-    // MARK: Deadlines on a ManualClock (issue 16 item 3)
+    // MARK: Deadlines on a ManualClock
 
     /// With a ManualClock as the pool's clock, a checkout timeout is driven by the test: a
     /// blocked thread waits while the clock stands still and is released by one advance.

@@ -64,7 +64,7 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     @usableFromInline @exclusivity(unchecked) var spareFairy: ConnectionFairy<Connection>?
 
     /// When the current checkout happened, if the record is checked out of a QueuePool.
-    var checkoutTime: ContinuousClock.Instant? { checkoutStamp.map(context.instant(fromStamp:)) }
+    @usableFromInline var checkoutTime: ContinuousClock.Instant? { checkoutStamp.map(context.instant(fromStamp:)) }
 
     @inlinable
     func noteCheckout(site: CheckoutSite?) {

@@ -24,4 +24,10 @@ protocol PoolSlot: AnyObject {
     var needsConnect: Bool { get }
     /// Whether the record holds a connection: what `minIdle` counts.
     var hasConnection: Bool { get }
+    /// When the record was checked out, if it is out: what leak reports measure.
+    var checkoutTime: ContinuousClock.Instant? { get }
+    /// Where it was checked out, if it is out.
+    var checkoutSite: CheckoutSite? { get }
+    /// Whether this checkout was already reported as a possible leak.
+    var leakReported: Bool { get set }
 }

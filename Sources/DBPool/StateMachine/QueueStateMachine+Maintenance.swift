@@ -1,12 +1,19 @@
-/// The maintenance tick: idle timeout, keep-alive, `minIdle` top-up and backoff probes.
+/// The maintenance tick: idle timeout, keep-alive, `minIdle` top-up, backoff probes and leak
+/// reports.
 extension QueueStateMachine {
-    /// The maintenance tick: expire idle records, pick keep-alive pings, top up `minIdle`, and
-    /// retry connecting for queued waiters once a backoff has passed. Idle records are ordered by the time they went idle (returns push at the back),
-    /// so only the front is ever inspected: the tick costs O(work done), not O(idle records).
+    /// The maintenance tick at `now`: expire idle records, pick keep-alive pings, top up
+    /// `minIdle`, retry connecting for queued waiters once a backoff has passed, and report
+    /// connections held longer than `leakThreshold`. The action's timer says when the next tick
+    /// is due (none: when something changes); once the pool is shut down it fails, and the
+    /// maintenance thread stops. Idle records are ordered by the time they went idle (returns
+    /// push at the back), so only the front is ever inspected: the tick costs O(work done), not
+    /// O(idle records).
     @usableFromInline
-    mutating func maintain(now: ContinuousClock.Instant) -> Maintenance {
+    mutating func tick(now: ContinuousClock.Instant, leakThreshold: Duration?) -> Action {
+        if phase == .shutDown { return Action(.fail(.shutDown)) }
         var work = Maintenance()
-        guard phase == .running else { return work }
+        if let leakThreshold { reportLeaks(now: now, threshold: leakThreshold, into: &work) }
+        guard phase == .running else { return Action(.none, work.effects(timestamper)) }
         let stamp = timestamper.stamp(of: now)
         let clock = { stamp }
         if let idleTimeout {
@@ -41,11 +48,11 @@ extension QueueStateMachine {
                 work.nextDue = earliest(work.nextDue, since + keepAlive)
             }
         }
+        // minIdle counts connections ready to use, not records: an idle record whose connection
+        // was invalidated is reconnected rather than left counting.
+        var live = 0
+        if minIdle > 0 { idle.forEach { if $0.hasConnection { live += 1 } } }
         if minIdle > 0 {
-            // minIdle counts connections ready to use, not records: an idle record whose
-            // connection was invalidated is reconnected rather than left counting.
-            var live = 0
-            idle.forEach { if $0.hasConnection { live += 1 } }
             while waiters.isEmpty, live + connecting + work.ping.count < minIdle, mayStartConnect(now: clock) {
                 if hasFreeSlot {
                     reserveConnect()
@@ -70,10 +77,51 @@ extension QueueStateMachine {
             }
         }
         work.woken = grantPermits(now: clock)
-        if let retryAt, !waiters.isEmpty || idle.count < minIdle {
+        if let retryAt, !waiters.isEmpty || live < minIdle {
             work.nextDue = earliest(work.nextDue, timestamper.instant(fromStamp: retryAt))
         }
-        return work
+        return Action(.none, work.effects(timestamper))
+    }
+
+    /// Notes each connection held longer than `threshold` once per checkout, for the log.
+    @usableFromInline
+    func reportLeaks(now: ContinuousClock.Instant, threshold: Duration, into work: inout Maintenance) {
+        for record in records.values {
+            guard let since = record.checkoutTime, !record.leakReported else { continue }
+            if now - since >= threshold {
+                record.leakReported = true
+                work.leaks.append(CheckedOutConnection(site: record.checkoutSite, age: now - since))
+            } else {
+                work.nextDue = earliest(work.nextDue, since + threshold)
+            }
+        }
+    }
+
+    /// What one tick found to do, gathered as it goes.
+    @usableFromInline
+    struct Maintenance {
+        @usableFromInline var expired: [Record] = []
+        @usableFromInline var ping: [Record] = []
+        @usableFromInline var create = 0
+        @usableFromInline var reconnect: [Record] = []
+        @usableFromInline var woken: [Wakeup<Record>] = []
+        @usableFromInline var leaks: [CheckedOutConnection] = []
+        @usableFromInline var nextDue: ContinuousClock.Instant?
+
+        @inlinable init() {}
+
+        @usableFromInline
+        func effects(_ timestamper: Timestamper) -> Effects? {
+            let effects = Effects(wake: woken)
+            effects.close = expired
+            effects.closeReason = .idleTimeout
+            effects.ping = ping
+            effects.create = create
+            effects.reconnect = reconnect
+            effects.leaks = leaks
+            effects.timer = nextDue.map { .maintenance(at: timestamper.stamp(of: $0)) }
+            return effects.orNil
+        }
     }
 
     @usableFromInline

@@ -1,8 +1,11 @@
-/// QueuePool's brain: a value type with no side effects, kept behind the pool's one lock. It takes
-/// events (a checkout request, a return, a finished or failed creation, a finished close, a
-/// cancelled or timed-out waiter, a maintenance tick, dispose, shutdown) and answers with the
-/// work to do once the lock is released (use this record, create a connection, wait, wake these
-/// waiters, close these records, ping these records).
+/// QueuePool's brain: a value type kept behind the pool's one lock. It takes events (acquire,
+/// release, a finished connect, closed records, expired deadlines, a cancelled waiter, the
+/// maintenance tick, dispose and shutdown) and answers each with one ``Action``: what the caller
+/// does next (use this record, create or reconnect one, wait, fail) and what else to do once the
+/// lock is released (wake or fail these waiters, close, connect or ping these records, start this
+/// timer). It performs no side effect itself: it reads the pool's clock, and it writes only its
+/// own state and the waiters' grants, which no one else writes. The pool reads its state only
+/// through ``snapshot``.
 ///
 /// Accounting: `open` counts records in existence, including ones being created and ones being
 /// closed, so no more than `poolSize + maxOverflow` driver connections exist at any instant.
@@ -26,79 +29,7 @@
 @usableFromInline
 struct QueueStateMachine<Record: PoolSlot> {
     @usableFromInline
-    enum Acquire {
-        /// An idle record: check it out.
-        case record(Record)
-        /// A slot was reserved and a connect permit taken: create a record in it.
-        case create
-        /// An idle record whose connection must be made first (see ``PoolSlot/needsConnect``): a
-        /// connect permit was taken for it; reconnect it, then report ``reconnectFinished(creatorFailure:random:)``.
-        case reconnect(Record)
-        /// Nothing can be had now: the waiter (if one was given) has been queued.
-        case wait
-        /// The pool is shut down.
-        case shutDown
-    }
-
-    @usableFromInline
-    enum Release {
-        /// The record went back into the idle store.
-        case pooled
-        /// The record went to a waiter: wake it.
-        case handOff(Waiter<Record>)
-        /// The record went back into the idle store while a blocking thread heads the queue:
-        /// wake that thread, so it comes to take it (it is still queued).
-        case wakeRacer(Waiter<Record>)
-        /// The record went to the head, and records left idle went to the waiters after it
-        /// (or woke a racer): wake them all.
-        case wake([Waiter<Record>])
-        /// The record must be closed (the idle store is full, or the pool is shutting down);
-        /// call `closed` once it is.
-        case close(Record, CloseReason)
-    }
-
-    /// Work for the maintenance thread, to run outside the lock.
-    @usableFromInline
-    struct Maintenance {
-        /// Idle records past `idleTimeout`: close them, then call `closed`.
-        @usableFromInline
-        var expired: [Record] = []
-        /// Idle records due a keep-alive ping; they are out of the idle store until `release`d.
-        @usableFromInline
-        var ping: [Record] = []
-        /// Connections to open for `minIdle` or as a backoff probe; slots and permits are already
-        /// taken. Each goes to the idle store or to the head waiter.
-        @usableFromInline
-        var create = 0
-        /// Idle records without a usable connection, taken out to be reconnected for `minIdle` or
-        /// as a backoff probe (permits taken); report ``reconnectFinished(creatorFailure:random:)``, then
-        /// ``release(_:afterFailedCheckout:pinged:)`` each.
-        @usableFromInline
-        var reconnect: [Record] = []
-        /// Waiters granted a connect permit by a backoff retry: wake them.
-        @usableFromInline
-        var woken: [Waiter<Record>] = []
-        /// When maintenance next has something to do, if known.
-        @usableFromInline
-        var nextDue: ContinuousClock.Instant?
-    }
-
-    @usableFromInline
-    enum Phase { case running, shuttingDown, shutDown }
-
-    @usableFromInline
-    struct Counters {
-        @usableFromInline
-        var checkouts = 0
-        @usableFromInline
-        var waits = 0
-        @usableFromInline
-        var totalWait = Duration.zero
-        @usableFromInline
-        var maxWait = Duration.zero
-        @usableFromInline
-        var timeouts = 0
-    }
+    typealias Phase = PoolPhase
 
     @usableFromInline
     let poolSize: Int
@@ -148,7 +79,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     @usableFromInline
     var lastConnectError: (any Error)?
     @usableFromInline
-    var counters = Counters()
+    var counters = QueueCounters()
     /// Every record in existence that the pool knows by identity, for diagnostics.
     @usableFromInline
     var records: [ObjectIdentifier: Record] = [:]
@@ -187,43 +118,55 @@ struct QueueStateMachine<Record: PoolSlot> {
     @inlinable
     var hasFreeSlot: Bool { maxOverflow < 0 || open < poolSize + maxOverflow }
 
-    /// Whether a new record may be connected now: a free slot, and ``mayStartConnect(now:)``.
+    /// The pool's state and counters now.
     @inlinable
-    func mayConnect(now: () -> Int64) -> Bool {
-        hasFreeSlot && mayStartConnect(now: now)
+    var snapshot: QueueSnapshot {
+        QueueSnapshot(
+            poolSize: poolSize, open: open, idle: idle.count, connecting: connecting, waiting: waiters.count,
+            phase: phase, counters: counters, consecutiveFailures: consecutiveFailures, lastConnectError: lastConnectError)
     }
 
-    /// Whether another connection attempt (a new record's or a reconnect) may start now: within
-    /// `maxConnecting`, and, while backing off, one at a time and not before `retryAt`.
-    @inlinable
-    func mayStartConnect(now: () -> Int64) -> Bool {
-        if backoff != nil && consecutiveFailures > 0 {
-            guard connecting == 0 else { return false }
-            if let retryAt, now() < retryAt { return false }
-            return true
+    /// Every connection checked out now, with where and how long ago (`now` on the pool's clock).
+    @usableFromInline
+    func checkedOutConnections(now: ContinuousClock.Instant) -> [CheckedOutConnection] {
+        records.values.compactMap { record in
+            record.checkoutTime.map { CheckedOutConnection(site: record.checkoutSite, age: now - $0) }
         }
-        return connecting < maxConnecting
     }
 
+    // MARK: Checkout
+
+    /// The first look of a checkout: an idle record, a slot to create in, or `.wait`, in which
+    /// case the caller looks again with a waiter. It never queues, so it never allocates.
     @inlinable
-    mutating func reserveConnect() {
-        open += 1
-        connecting += 1
+    mutating func acquire(site: CheckoutSite?) -> Action {
+        Action(take(site: site) ?? .wait)
     }
 
-    /// Reserves a slot and a connect permit for a connection nobody asked for yet (pre-fill).
+    /// The second look of a checkout, with a waiter to queue if nothing can be had now. An async
+    /// waiter comes with its continuation, kept until the machine wakes it; a cancellation that
+    /// arrived before it was queued fails it here.
     @inlinable
-    mutating func reserveConnectSlot() -> Bool {
-        guard phase == .running, mayConnect(now: timestamper.nanoseconds) else { return false }
-        reserveConnect()
-        return true
+    mutating func acquire(enqueueing waiter: Waiter<Record>, continuation: CheckedContinuation<Void, any Error>? = nil) -> Action {
+        if let failure = waiter.failure { return Action(.fail(failure)) }
+        if let next = take(site: waiter.site) { return Action(next) }
+        if overtakeWindow > 0, waiter.isBlocking { waiter.enqueuedAt = timestamper.preciseNanoseconds() }
+        waiter.wasQueued = true
+        waiter.continuation = continuation
+        waiters.append(waiter)
+        if waiter.deadline != nil, watchDeadline(of: waiter), let deadline = waiter.deadline {
+            let effects = Effects()
+            effects.timer = .deadlines(at: deadline)
+            return Action(.wait, effects)
+        }
+        return Action(.wait)
     }
 
-    /// A checkout request. Without a waiter it never queues (the allocation-free fast path);
-    /// the caller retries with a waiter on `.wait`.
+    /// What a checkout may have now without queueing: an idle record (to use, or to reconnect
+    /// with a permit), or a new slot; `nil` if it must wait.
     @inlinable
-    mutating func acquire(enqueueing waiter: Waiter<Record>?, site: CheckoutSite?) -> Acquire {
-        guard phase == .running else { return .shutDown }
+    mutating func take(site: CheckoutSite?) -> Next? {
+        guard phase == .running else { return .fail(.shutDown) }
         // Idle records while callers are queued exist only under overtaking, where taking one
         // is allowed while the head may still be overtaken (the racer that was woken for it
         // simply finds one fewer), and never once the head has waited `overtakeWindow`.
@@ -234,7 +177,7 @@ struct QueueStateMachine<Record: PoolSlot> {
                 if !record.needsConnect {
                     counters.checkouts += 1
                     record.noteCheckout(site: site)
-                    return .record(record)
+                    return .use(record)
                 }
                 if mayStartConnect(now: timestamper.nanoseconds) {
                     connecting += 1
@@ -250,12 +193,7 @@ struct QueueStateMachine<Record: PoolSlot> {
             reserveConnect()
             return .create
         }
-        if let waiter {
-            if overtakeWindow > 0, waiter.isBlocking { waiter.enqueuedAt = timestamper.preciseNanoseconds() }
-            waiter.wasQueued = true
-            waiters.append(waiter)
-        }
-        return .wait
+        return nil
     }
 
     @inlinable
@@ -269,37 +207,58 @@ struct QueueStateMachine<Record: PoolSlot> {
         if useLIFO { idle.pushBack(record) } else { idle.pushFront(record) }
     }
 
-    /// A record comes back (after its `checkin` event, or from a keep-alive ping).
-    /// `afterFailedCheckout`: the checkout that took it failed (reconnect, pre-ping or a checkout
-    /// listener), so it is not counted as one. `pinged`: it comes back from a keep-alive ping,
-    /// which is not a use, so its idle time goes on.
+    // MARK: Return
+
+    /// A record comes back, after its `checkin` event. `afterFailedCheckout`: the checkout that
+    /// took it failed (reconnect, pre-ping or a checkout listener), so it is not counted as one.
     @inlinable
-    mutating func release(_ record: consuming Record, afterFailedCheckout: Bool = false, pinged: Bool = false) -> Release {
-        record.noteCheckin()
+    mutating func release(_ record: consuming Record, afterFailedCheckout: Bool = false) -> Action {
         if afterFailedCheckout { counters.checkouts -= 1 }
-        if phase != .running { return .close(record, .shutdown) }
+        return putBack(record, restartingIdleTime: true)
+    }
+
+    /// A record comes back from a keep-alive ping. A live one is not a use, so its idle time
+    /// goes on. A dead one (already invalidated) is reconnected at once if a connect may start
+    /// now; otherwise it goes back without a connection, for the next checkout or top-up.
+    @usableFromInline
+    mutating func pinged(_ record: Record, alive: Bool) -> Action {
+        if !alive, phase == .running, mayStartConnect(now: timestamper.nanoseconds) {
+            connecting += 1
+            let effects = Effects()
+            effects.reconnect = [record]
+            return Action(.none, effects)
+        }
+        return putBack(record, restartingIdleTime: !alive)
+    }
+
+    /// Where a returned record goes: to a waiter, to the idle store, or to be closed.
+    @inlinable
+    mutating func putBack(_ record: consuming Record, restartingIdleTime: Bool) -> Action {
+        record.noteCheckin()
+        if phase != .running { return closing([record], .shutdown) }
         let roomInIdle = poolSize == 0 || idle.count < poolSize
         if let head = waiters.head {
             // An overflow record that would be closed goes to the head instead: closing it would
             // only make the queue open a new one.
             if roomInIdle && mayOvertake(head) {
-                pool(record, restartingIdleTime: !pinged)
-                if racer != nil { return .pooled }
+                pool(record, restartingIdleTime: restartingIdleTime)
+                if racer != nil { return .none }
                 racer = head
-                return .wakeRacer(head)
+                return Action(.none, Effects(wake: [wakeup(head)]))
             }
             if hand(record, to: head) {
                 // Records pooled for a racer that took longer than the window to come are still
                 // idle: they go to the queue in order now, not to whoever arrives next.
-                if !idle.isEmpty { return .wake([head] + settle()) }
-                return .handOff(head)
+                var woken = [wakeup(head)]
+                if !idle.isEmpty { woken += settle() }
+                return Action(.none, Effects(wake: woken))
             }
         }
         if roomInIdle {
-            pool(record, restartingIdleTime: !pinged)
-            return .pooled
+            pool(record, restartingIdleTime: restartingIdleTime)
+            return .none
         }
-        return .close(record, .overflow)
+        return closing([record], .overflow)
     }
 
     @inlinable
@@ -312,109 +271,48 @@ struct QueueStateMachine<Record: PoolSlot> {
         idle.pushBack(consume record)
     }
 
-    /// A new record's connect finished: `record` is it, or `nil` if it failed (its slot is given
-    /// back). `creatorFailure` is the creator's own error, which feeds the backoff (a failing
-    /// connect listener does not: the database answered). Queued waiters may now be given
-    /// connect permits; they are returned to be woken.
-    @inlinable
-    mutating func connectFinished(_ record: Record?, countsAsCheckout: Bool, site: CheckoutSite?, creatorFailure: (any Error)?, random: Double) -> [Waiter<Record>] {
-        connecting -= 1
-        if let record {
-            records[ObjectIdentifier(record)] = record
-            record.noteCheckout(site: site)
-            if countsAsCheckout { counters.checkouts += 1 }
-        } else {
-            open -= 1
-        }
-        return connectAttempted(failure: creatorFailure, random: random) + grantPermits(now: timestamper.nanoseconds)
-    }
-
-    /// An existing record's reconnect finished (a ``Acquire/reconnect(_:)``, a maintenance
-    /// reconnect, or one during a checkout's pre-ping), with the creator's error if it failed.
+    /// An action that closes `records` for `reason`.
     @usableFromInline
-    mutating func reconnectFinished(creatorFailure: (any Error)?, random: Double) -> [Waiter<Record>] {
-        connecting -= 1
-        return connectAttempted(failure: creatorFailure, random: random) + grantPermits(now: timestamper.nanoseconds)
+    func closing(_ records: [Record], _ reason: CloseReason) -> Action {
+        guard !records.isEmpty else { return .none }
+        let effects = Effects()
+        effects.close = records
+        effects.closeReason = reason
+        return Action(.none, effects)
     }
 
-    /// A reconnect that a checkout must make at once, in the middle of its checkout logic (a
-    /// failed pre-ping): it is counted in `connecting` and reported like every connect, but not
-    /// held back, since the checkout already holds its record.
+    // MARK: Dispose and shutdown
+
+    /// `dispose()`: every idle record is taken out to be closed. They stay counted in `open`
+    /// until reported ``closed(_:)``. In the order checkouts would take them, as SQLAlchemy's
+    /// `dispose()` gets them from its queue one by one: under LIFO the most recently returned
+    /// comes first, so listeners see the same `close` events in the same order.
     @usableFromInline
-    mutating func reconnectStarted() {
-        connecting += 1
-    }
-
-    /// Takes a connect permit for a reconnect that may wait (a keep-alive replacement), if one
-    /// is to be had now.
-    @usableFromInline
-    mutating func tryStartReconnect() -> Bool {
-        guard phase == .running, mayStartConnect(now: timestamper.nanoseconds) else { return false }
-        connecting += 1
-        return true
-    }
-
-    /// The outcome of any connect attempt: a new record's, or an existing record's reconnect.
-    /// Failures feed the backoff and `lastConnectError`; a success ends the backoff, after which
-    /// queued waiters may be given permits again.
-    @usableFromInline
-    mutating func connectAttempted(failure: (any Error)?, random: Double) -> [Waiter<Record>] {
-        if let failure {
-            consecutiveFailures += 1
-            lastConnectError = failure
-            if let backoff {
-                // Saturating: a wrapped sum would put a centuries-long backoff in the past.
-                let (sum, overflowed) = timestamper.nanoseconds().addingReportingOverflow(
-                    Timestamper.nanoseconds(backoff.delay(afterFailures: consecutiveFailures, random: random)))
-                retryAt = overflowed ? .max : sum
-            }
-            return []
-        }
-        guard consecutiveFailures > 0 else { return [] }
-        consecutiveFailures = 0
-        retryAt = nil
-        return grantPermits(now: timestamper.nanoseconds)
-    }
-
-    /// Records were closed and their slots given up. Queued waiters may now be given permits.
-    @inlinable
-    mutating func closed(_ closedRecords: [Record]) -> [Waiter<Record>] {
-        open -= closedRecords.count
-        for record in closedRecords { records[ObjectIdentifier(record)] = nil }
-        return grantPermits(now: timestamper.nanoseconds)
-    }
-
-    /// Whether a backoff is in force: connects are failing and a policy spaces the retries.
-    @inlinable
-    var isBackingOff: Bool { backoff != nil && consecutiveFailures > 0 }
-
-    /// Takes every idle record out for `dispose()`. They stay counted in `open` until the caller
-    /// has closed them and called `closed`. In the order checkouts would take them, as
-    /// SQLAlchemy's `dispose()` gets them from its queue one by one: under LIFO the most recently
-    /// returned comes first, so listeners see the same `close` events in the same order.
-    @usableFromInline
-    mutating func drainIdle() -> [Record] {
+    mutating func dispose() -> Action {
         var drained = idle.removeAll()
         if useLIFO { drained.reverse() }
-        return drained
+        return closing(drained, .disposed)
     }
 
-    /// Starts a shutdown: no new checkouts; returns the queued waiters (to fail) and the idle
-    /// records (to close, then `closed`).
+    /// Starts a shutdown: no new checkouts, the queued waiters fail, the idle records close.
     @usableFromInline
-    mutating func beginShutdown() -> (waiters: [Waiter<Record>], idle: [Record]) {
+    mutating func shutdown() -> Action {
         phase = .shuttingDown
-        var failed: [Waiter<Record>] = []
+        let effects = closing(idle.removeAll(), .shutdown).effects ?? Effects()
         while let waiter = popHead() {
-            waiter.failure = PoolError.shutDown
-            failed.append(waiter)
+            waiter.failure = .shutDown
+            effects.wake.append(wakeup(waiter))
         }
-        return (failed, idle.removeAll())
+        return Action(.none, effects.orNil)
     }
 
+    /// Ends a shutdown once its grace period is over: reports the connections still out, which
+    /// are closed as they come back.
     @usableFromInline
-    mutating func finishShutdown() {
+    mutating func finishShutdown() -> Action {
         phase = .shutDown
+        let effects = Effects()
+        effects.stillCheckedOut = records.values.filter { $0.checkoutSite != nil }.map(\.checkoutSite)
+        return Action(.none, effects.orNil)
     }
-
 }

@@ -7,12 +7,11 @@ import Dispatch
 /// take an idle record itself (see ``PoolOptions/overtakeWindow``); it then looks again under the
 /// lock, so a spare signal only costs it one more look.
 @usableFromInline
-// Unchecked Sendable, safe because: every mutable field is written only while holding the owning pool's state
-// lock, except `deadline`, which is written once before the waiter is shared with any other
-// thread, and `continuation`, which is set under the lock before the waiter is queued and then
-// taken, outside the lock, only by the one party that dequeued the waiter (the waker). The
-// waiting thread or task reads `grant` and `failure` only after being signalled or resumed by
-// that party, or after re-taking the lock, so every read is ordered after the write.
+// Unchecked Sendable, safe because: every mutable field is written only by the owning pool's
+// state machine, which runs while the pool's state lock is held. The waiting thread or task reads
+// `grant` and `failure` only through the machine too (after re-taking the lock), so every read is
+// ordered after the write. The pool itself writes nothing here: it gets what it must signal or
+// resume as a ``Wakeup``, taken out of the waiter under the lock.
 final class Waiter<Record: AnyObject>: @unchecked Sendable {
     /// What a waiter is given: an idle record, or permission to create one in a freed slot.
     @usableFromInline
@@ -34,6 +33,15 @@ final class Waiter<Record: AnyObject>: @unchecked Sendable {
     /// Where the waiting checkout was requested; noted on the record it is given.
     @usableFromInline
     let site: CheckoutSite?
+    /// When the wait began, as a precise ``Timestamper`` stamp on the pool's clock: the wait
+    /// statistics measure from here.
+    @usableFromInline
+    let startedAt: Int64
+    /// The deadline, as a stamp on the pool's clock (see ``Timestamper``); `nil` without a
+    /// timeout. (Not a `ContinuousClock.Instant`: that type is not frozen, and storing one would
+    /// make every field's offset a run-time lookup.)
+    @usableFromInline
+    let deadline: Int64?
     /// Its place in the pool's wait queue, and in its list of watched deadlines (async waiters
     /// with a timeout only). See ``WaiterList``.
     @usableFromInline
@@ -48,25 +56,17 @@ final class Waiter<Record: AnyObject>: @unchecked Sendable {
     var wasQueued = false
     @usableFromInline
     var grant: Grant?
-    /// Set when a cancellation or timeout arrives before the waiter was enqueued, or by a
-    /// shutdown that fails the queued waiters.
+    /// Set when a cancellation arrives before the waiter was enqueued, or when the machine fails
+    /// a queued waiter (shutdown, its deadline).
     @usableFromInline
-    var failure: (any Error)?
-    /// Resumed, without a value, once `grant` or `failure` is set.
+    var failure: WaitFailure?
+    /// An async waiter's continuation while it is queued; taken out by the machine when it wakes it.
     @usableFromInline
     var continuation: CheckedContinuation<Void, any Error>?
-    /// Served at once when it came to enqueue, so it did not wait (for the wait statistics).
-    @usableFromInline
-    var grantedWithoutWaiting = false
     /// When a blocking waiter joined the queue, as a precise ``Timestamper`` stamp: how long it may
     /// still be overtaken is measured from here. Set only when overtaking is on.
     @usableFromInline
     var enqueuedAt: Int64 = 0
-    /// An async waiter's deadline, as a stamp on the pool's clock (see ``Timestamper``); `nil`
-    /// without a timeout. (Not a `ContinuousClock.Instant`: that type is not frozen, and storing one would
-    /// make every field's offset a run-time lookup.)
-    @usableFromInline
-    var deadline: Int64?
 
     @inlinable
     var isBlocking: Bool {
@@ -74,28 +74,11 @@ final class Waiter<Record: AnyObject>: @unchecked Sendable {
         return false
     }
 
-    /// Signals the blocked thread, or resumes the suspended task. Called by whoever dequeued the
-    /// waiter (under the lock), after releasing the lock; no cancel or timeout can reach the
-    /// continuation any more.
-    @usableFromInline
-    func wake() {
-        switch kind {
-        case let .blocking(semaphore):
-            semaphore.signal()
-        case .async:
-            let continuation = self.continuation
-            self.continuation = nil
-            if let failure, grant == nil {
-                continuation?.resume(throwing: failure)
-            } else {
-                continuation?.resume()
-            }
-        }
-    }
-
     @inlinable
-    init(kind: Kind, site: CheckoutSite?) {
+    init(kind: Kind, site: CheckoutSite?, startedAt: Int64 = 0, deadline: Int64? = nil) {
         self.kind = kind
         self.site = site
+        self.startedAt = startedAt
+        self.deadline = deadline
     }
 }

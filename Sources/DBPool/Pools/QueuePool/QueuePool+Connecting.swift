@@ -12,15 +12,15 @@ extension QueuePool {
         do {
             record = try ConnectionRecord.connected(context: context, creatorFailure: &creatorFailure)
         } catch {
-            connectFinished(creatorFailure) { $0.connectFinished(nil, countsAsCheckout: false, site: site, creatorFailure: creatorFailure, random: $1) }
+            report(.failed(newRecord: true, creatorFailure: creatorFailure))
             throw error
         }
-        connectFinished(nil) { $0.connectFinished(record, countsAsCheckout: site != nil, site: site, creatorFailure: nil, random: $1) }
+        report(.created(record, checkout: site))
         return record
     }
 
     /// Makes the new connection of a record the machine handed out as
-    /// `QueueStateMachine.Acquire.reconnect` (recycled, invalidated earlier, or older than a
+    /// `QueueStateMachine.Next.reconnect` (recycled, invalidated earlier, or older than a
     /// pool-wide invalidation), with the connect permit it came with. On failure the checkout
     /// fails as a new record's would: with the creator's error, the record back in the pool
     /// without a connection.
@@ -40,7 +40,7 @@ extension QueuePool {
     /// back, since the checkout already holds its record.
     @usableFromInline
     func reconnectDuringCheckout(_ record: Record) throws -> ConnectionBox<Connection> {
-        state.withLock { $0.reconnectStarted() }
+        _ = send { $0.reconnectStarted() }
         return try reportingReconnect(of: record) { try record.getConnectionBox() }
     }
 
@@ -59,30 +59,18 @@ extension QueuePool {
     private func reportingReconnect<T>(of record: Record, _ reconnect: () throws -> T) throws -> T {
         do {
             let result = try reconnect()
-            connectFinished(nil) { $0.reconnectFinished(creatorFailure: nil, random: $1) }
+            report(.reconnected)
             return result
         } catch {
-            let creatorFailure = record.lastCreatorFailure
-            connectFinished(creatorFailure) { $0.reconnectFinished(creatorFailure: creatorFailure, random: $1) }
+            report(.failed(newRecord: false, creatorFailure: record.lastCreatorFailure))
             throw error
         }
     }
 
-    /// Reports a finished connect to the machine (one lock), wakes whoever it says, and nudges
-    /// the maintenance thread after a failure, so that a backoff retry is scheduled.
-    func connectFinished(_ creatorFailure: (any Error)?, _ event: (inout Machine, Double) -> [Waiter<Record>]) {
+    /// Reports a finished connect to the machine, which wakes whoever it may now serve and, after
+    /// a creator failure, schedules maintenance for the retry.
+    func report(_ outcome: Machine.ConnectOutcome) {
         let random = context.options.connectBackoff == nil ? 0 : Double.random(in: 0..<1)
-        wake(state.withLock { event(&$0, random) })
-        if creatorFailure != nil { maintenance?.nudge() }
-    }
-
-    func closed(_ records: [Record]) {
-        guard !records.isEmpty else { return }
-        let woken = state.withLock { $0.closed(records) }
-        wake(woken)
-    }
-
-    func wake(_ waiters: [Waiter<Record>]) {
-        for waiter in waiters { waiter.wake() }
+        _ = send { $0.connectFinished(outcome, random: random) }
     }
 }

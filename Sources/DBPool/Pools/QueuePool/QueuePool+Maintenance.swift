@@ -5,7 +5,7 @@ extension QueuePool {
         let minIdle = context.options.minIdle
         guard minIdle > 0 else { return }
         for _ in 0..<minIdle {
-            guard state.withLock({ $0.reserveConnectSlot() }) else { break }
+            guard case .create = send({ $0.prefill() }) else { break }
             do {
                 let record = try createRecord(site: nil)
                 returnRecord(record)
@@ -30,36 +30,23 @@ extension QueuePool {
         maintenance.start(tick: tick)
     }
 
-    /// One maintenance pass: idle timeout, keep-alive pings, `minIdle` top-up, backoff retries,
-    /// leak reports. Runs on the maintenance thread; returns when it next has work.
+    /// One maintenance pass: the machine's tick, carried out. Runs on the maintenance thread;
+    /// returns when it next has work.
     func performMaintenance() -> MaintenanceThread.MaintenanceDue {
         let now = context.stamp()
-        let (work, phase) = state.withLock { machine in (machine.maintain(now: now), machine.phase) }
-        if phase == .shutDown { return .stop }
-        wake(work.woken)
-        for record in work.expired {
-            context.log(.info, "Closing a connection idle for longer than idleTimeout")
-            record.close(reason: .idleTimeout)
-        }
-        closed(work.expired)
-        for record in work.ping { keepAlive(record) }
-        for _ in 0..<work.create {
-            if let record = try? createRecord(site: nil) {
-                returnRecord(record)
-            }
-        }
-        for record in work.reconnect {
-            reconnectInBackground(record)
-            returnRecord(record)
-        }
-        let leakDue = reportLeaks(now: now)
-        switch (work.nextDue, leakDue) {
-        case let (a?, b?): return .at(min(a, b))
-        case let (a?, nil), let (nil, a?): return .at(a)
-        case (nil, nil): return .idle
-        }
+        let threshold = context.options.leakDetectionThreshold
+        let action = state.withLock { $0.tick(now: now, leakThreshold: threshold) }
+        if case .fail = action.next { return .stop }
+        guard let effects = action.effects else { return .idle }
+        // The tick's timer is when this thread looks next, not a nudge to itself.
+        let due = effects.timer.take()
+        run(effects)
+        if case let .maintenance(at)? = due { return .at(context.instant(fromStamp: at)) }
+        return .idle
     }
 
+    /// A keep-alive ping of an idle record the tick took out; a failed one invalidates it, and
+    /// the machine decides whether it is reconnected at once.
     func keepAlive(_ record: Record) {
         var failure: (any Error)?
         if let connection = record.dbapiConnection {
@@ -71,40 +58,8 @@ extension QueuePool {
             if let failure {
                 context.log(.info, "Keep-alive ping failed; replacing the connection", error: failure)
                 record.invalidate(failure)
-                // The replacement is a connect like any other: within maxConnecting and the
-                // backoff, or else left to the next checkout or minIdle top-up.
-                if state.withLock({ $0.tryStartReconnect() }) { reconnectInBackground(record) }
             }
         }
-        if failure == nil {
-            finishReturn(state.withLock { $0.release(record, pinged: true) })
-        } else {
-            returnRecord(record)
-        }
-    }
-
-    /// Logs, once per checkout, each connection held longer than `leakDetectionThreshold`.
-    /// Returns when the next report could be due.
-    func reportLeaks(now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
-        guard let threshold = context.options.leakDetectionThreshold else { return nil }
-        let (leaks, nextDue): ([(CheckoutSite?, Duration)], ContinuousClock.Instant?) = state.withLock { machine in
-            var leaks: [(CheckoutSite?, Duration)] = []
-            var nextDue: ContinuousClock.Instant?
-            for record in machine.records.values {
-                guard let since = record.checkoutTime, !record.leakReported else { continue }
-                if now - since >= threshold {
-                    record.leakReported = true
-                    leaks.append((record.checkoutSite, now - since))
-                } else {
-                    nextDue = min(nextDue ?? since + threshold, since + threshold)
-                }
-            }
-            return (leaks, nextDue)
-        }
-        for (site, age) in leaks {
-            context.log(
-                .warning, "Possible connection leak: a connection checked out at \(site?.description ?? "an unknown site") has been held for \(age), longer than leakDetectionThreshold (\(threshold))")
-        }
-        return nextDue
+        _ = send { $0.pinged(record, alive: failure == nil) }
     }
 }

@@ -34,26 +34,19 @@ extension QueuePool {
         try? await executor.run(work)
     }
 
-    var outstanding: Int { state.withLock { $0.open } }
+    var outstanding: Int { snapshot.open }
 
     func beginShutdown() {
-        let (failed, idle) = state.withLock { $0.beginShutdown() }
-        wake(failed)
-        for record in idle { record.close(reason: .shutdown) }
-        closed(idle)
-        context.log(.info, "Pool shutting down: \(failed.count) waiters failed, \(idle.count) idle connections closed")
+        let effects = state.withLock { $0.shutdown() }.effects
+        if let effects { run(effects) }
+        context.log(.info, "Pool shutting down: \(effects?.wake.count ?? 0) waiters failed, \(effects?.close.count ?? 0) idle connections closed")
     }
 
     func finishShutdown() -> Int {
-        let leftover: [Record] = state.withLock { machine in
-            machine.finishShutdown()
-            return machine.records.values.filter { $0.checkoutSite != nil }
-        }
+        let effects = state.withLock { $0.finishShutdown() }.effects
         maintenance?.stop()
-        for record in leftover {
-            context.log(.warning, "Shutdown grace period ended with a connection still checked out at \(record.checkoutSite?.description ?? "an unknown site"); it will be closed when returned")
-        }
+        if let effects { run(effects) }
         context.log(.info, "Pool shut down. \(status())")
-        return leftover.count
+        return effects?.stillCheckedOut.count ?? 0
     }
 }

@@ -134,64 +134,56 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     deinit {
         maintenance?.stop()
         if case .shared = context.options.driverThreads {} else { context.driverExecutor?.retireIdleThreads() }
-        for record in state.withLock({ $0.drainIdle() }) {
-            record.close(reason: .disposed)
-        }
+        _ = send { $0.dispose() }
     }
 
     // MARK: Accessors
 
     /// Idle connections in the pool. SQLAlchemy's `checkedin()`.
-    public var checkedIn: Int { state.withLock { $0.checkedIn } }
+    public var checkedIn: Int { snapshot.idle }
     /// Records in existence that are not idle. SQLAlchemy's `checkedout()`, but never negative.
-    public var checkedOut: Int { state.withLock { $0.checkedOut } }
+    public var checkedOut: Int { snapshot.checkedOut }
     /// Records beyond `size` (negative while the pool holds fewer than `size`); always 0 when
     /// `size` is 0. SQLAlchemy's `overflow()`.
-    public var overflow: Int { state.withLock { $0.overflow } }
+    public var overflow: Int { snapshot.overflow }
     /// Checkouts currently waiting for a connection.
-    public var waiting: Int { state.withLock { $0.waiting } }
+    public var waiting: Int { snapshot.waiting }
     /// Whether ``shutdown(gracePeriod:)-(Duration)->Int`` has been called.
-    public var isShutDown: Bool { state.withLock { $0.phase != .running } }
+    public var isShutDown: Bool { snapshot.phase != .running }
 
     /// A snapshot of the pool's state and counters; see ``PoolStatistics``.
     public var statistics: PoolStatistics {
-        var snapshot = PoolStatistics.fromCounters(context.counters)
-        state.withLock { machine in
-            snapshot.openConnections = machine.open
-            snapshot.idle = machine.checkedIn
-            snapshot.inUse = machine.checkedOut
-            // The signed SQLAlchemy value stays on `overflow`; a gauge of extra connections that
-            // reads -4 on a fresh pool would mislead a dashboard.
-            snapshot.overflow = Swift.max(0, machine.overflow)
-            snapshot.waiters = machine.waiting
-            snapshot.connecting = machine.connecting
-            snapshot.checkouts = machine.counters.checkouts
-            snapshot.waits = machine.counters.waits
-            snapshot.totalWaitTime = machine.counters.totalWait
-            snapshot.maxWaitTime = machine.counters.maxWait
-            snapshot.timeouts = machine.counters.timeouts
-            snapshot.lastConnectError = machine.lastConnectError
-            snapshot.consecutiveConnectFailures = machine.consecutiveFailures
-        }
-        return snapshot
+        var statistics = PoolStatistics.fromCounters(context.counters)
+        let current = snapshot
+        statistics.openConnections = current.open
+        statistics.idle = current.idle
+        statistics.inUse = current.checkedOut
+        // The signed SQLAlchemy value stays on `overflow`; a gauge of extra connections that
+        // reads -4 on a fresh pool would mislead a dashboard.
+        statistics.overflow = Swift.max(0, current.overflow)
+        statistics.waiters = current.waiting
+        statistics.connecting = current.connecting
+        statistics.checkouts = current.counters.checkouts
+        statistics.waits = current.counters.waits
+        statistics.totalWaitTime = current.counters.totalWait
+        statistics.maxWaitTime = current.counters.maxWait
+        statistics.timeouts = current.counters.timeouts
+        statistics.lastConnectError = current.lastConnectError
+        statistics.consecutiveConnectFailures = current.consecutiveFailures
+        return statistics
     }
 
     /// Every connection checked out now, with the file and line that checked it out and how long
     /// it has been held, longest first. Cost O(connections); for diagnostics.
     public func checkedOutConnections() -> [CheckedOutConnection] {
         let now = context.stamp()
-        let held: [CheckedOutConnection] = state.withLock { machine in
-            machine.records.values.compactMap { record in
-                record.checkoutTime.map { CheckedOutConnection(site: record.checkoutSite, age: now - $0) }
-            }
-        }
-        return held.sorted { $0.age > $1.age }
+        return state.withLock { $0.checkedOutConnections(now: now) }.sorted { $0.age > $1.age }
     }
 
     /// `Pool size: 3  Connections in pool: 0 Current Overflow: 3 Current Checked out connections: 6`
     public func status() -> String {
-        let (checkedIn, overflow, checkedOut) = state.withLock { ($0.checkedIn, $0.overflow, $0.checkedOut) }
-        return Self.status(size: size, checkedIn: checkedIn, overflow: overflow, checkedOut: checkedOut)
+        let current = snapshot
+        return Self.status(size: size, checkedIn: current.idle, overflow: current.overflow, checkedOut: current.checkedOut)
     }
 
     static func status(size: Int, checkedIn: Int, overflow: Int, checkedOut: Int) -> String {
@@ -212,7 +204,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         // A switch over the temporary moves the record out of the answer; binding the answer
         // to a name first would cost a retain and a release per checkout.
         switch firstLook(site: site) {
-        case let .record(idle):
+        case let .use(idle):
             return try Checkout.run(pool: self, record: idle, site: site)
         case let other:
             return try Checkout.run(pool: self, record: acquireRecord(site: site, after: other), site: site)
@@ -222,8 +214,8 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     /// The allocation-free first look both checkout forms take: an idle record, a slot to
     /// create in, or the news that they must wait.
     @inlinable
-    func firstLook(site: CheckoutSite) -> Machine.Acquire {
-        state.withLock { $0.acquire(enqueueing: nil, site: site) }
+    func firstLook(site: CheckoutSite) -> Machine.Next {
+        send { $0.acquire(site: site) }
     }
 
     /// Checks a connection out, suspending while the pool is at its limit. Driver work (connect,
@@ -234,7 +226,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         guard let executor = context.driverExecutor else { return try await checkoutInline(at: site) }
         let fairy: ConnectionFairy<Connection>
         switch firstLook(site: site) {
-        case let .record(idle):
+        case let .use(idle):
             if executor.isCurrent || (idle.isReady && !context.needsCheckoutLogic) {
                 fairy = try Checkout.run(pool: self, record: idle, site: site)
             } else {
@@ -253,7 +245,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     @inlinable
     func checkoutInline(at site: CheckoutSite) async throws -> ConnectionFairy<Connection> {
         switch firstLook(site: site) {
-        case let .record(idle):
+        case let .use(idle):
             return try Checkout.run(pool: self, record: idle, site: site)
         case let other:
             return try Checkout.run(pool: self, record: await acquireRecordAsync(site: site, after: other), site: site)
@@ -266,31 +258,14 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     func returnRecord(_ record: consuming Record) {
         // Moved into the lock, not copied: the idle store takes it over.
         var moving: Record? = consume record
-        let outcome = state.withLock { $0.release(moving.take().unsafelyUnwrapped) }
-        if case .pooled = outcome { return }
-        finishReturn(outcome)
+        let action = state.withLock { $0.release(moving.take().unsafelyUnwrapped) }
+        if let effects = action.effects { run(effects) }
     }
 
     /// The return of a record whose checkout failed after the pool picked it: not a checkout.
     @usableFromInline
     func returnFailedCheckout(_ record: Record) {
-        finishReturn(state.withLock { $0.release(record, afterFailedCheckout: true) })
-    }
-
-    @usableFromInline
-    func finishReturn(_ outcome: Machine.Release) {
-        switch outcome {
-        case .pooled:
-            break
-        case let .handOff(waiter), let .wakeRacer(waiter):
-            waiter.wake()
-        case let .wake(waiters):
-            wake(waiters)
-        case let .close(record, reason):
-            // The slot stays counted until the connection is really closed.
-            record.close(reason: reason)
-            closed([record])
-        }
+        _ = send { $0.release(record, afterFailedCheckout: true) }
     }
 
     // MARK: Pool-wide operations
@@ -298,9 +273,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     /// Closes every idle connection. Checked-out connections are untouched and are pooled
     /// normally when they return; the counters stay true throughout.
     public func dispose() {
-        let records = state.withLock { $0.drainIdle() }
-        for record in records { record.close(reason: .disposed) }
-        closed(records)
+        _ = send { $0.dispose() }
         context.log(.info, "Pool disposed. \(status())")
     }
 
