@@ -51,7 +51,7 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     /// When the record last went idle or passed a keep-alive ping (QueuePool, with keep-alive).
     @usableFromInline @exclusivity(unchecked) var lastPinged: ContinuousClock.Instant?
     /// Where and when the current checkout happened (QueuePool diagnostics). The time is kept as
-    /// the context's cheap stamp (see ``PoolContext/stampNanoseconds()``); ``checkoutTime``
+    /// the context's cheap stamp (see ``PoolContext/readStamp()``); ``checkoutTime``
     /// turns it into an instant when someone asks.
     @usableFromInline @exclusivity(unchecked) var checkoutSite: CheckoutSite?
     @usableFromInline @exclusivity(unchecked) var checkoutStamp: Int64?
@@ -69,7 +69,7 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     @inlinable
     func noteCheckout(site: CheckoutSite?) {
         checkoutSite = site
-        checkoutStamp = context.stampNanoseconds()
+        checkoutStamp = context.readStamp()
         leakReported = false
     }
 

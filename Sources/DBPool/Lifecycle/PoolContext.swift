@@ -76,13 +76,13 @@ final class PoolContext<Connection>: Sendable {
 
     /// A timestamp for diagnostics (checkout times, idle times); see ``Timestamper/now()``.
     @inlinable
-    func stamp() -> ContinuousClock.Instant { timestamper.now() }
+    func now() -> ContinuousClock.Instant { timestamper.now() }
 
-    /// ``stamp()`` as nanoseconds; see ``Timestamper/nanoseconds()``.
+    /// ``now()`` as a stamp; see ``Timestamper/readStamp()``.
     @inlinable
-    func stampNanoseconds() -> Int64 { timestamper.nanoseconds() }
+    func readStamp() -> Int64 { timestamper.readStamp() }
 
-    /// Turns a ``stampNanoseconds()`` value back into an instant.
+    /// Turns a ``readStamp()`` value back into an instant.
     func instant(fromStamp nanoseconds: Int64) -> ContinuousClock.Instant {
         timestamper.instant(fromStamp: nanoseconds)
     }

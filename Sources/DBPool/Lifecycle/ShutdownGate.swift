@@ -34,7 +34,7 @@ final class ShutdownGate: Sendable {
         let deadline = ContinuousClock.now + gracePeriod
         var left = outstanding()
         while left > 0 && ContinuousClock.now < deadline {
-            usleep(UInt32(Timestamper.nanoseconds(pollInterval) / 1_000))
+            usleep(UInt32(Timestamper.nanoseconds(in: pollInterval) / 1_000))
             left = outstanding()
         }
         return left

@@ -33,7 +33,7 @@ extension QueueStateMachine {
     /// `.none` if none may be opened now.
     @usableFromInline
     mutating func prefill() -> Action {
-        guard phase == .running, mayConnect(now: timestamper.nanoseconds) else { return .none }
+        guard phase == .running, mayConnect(now: timestamper.readStamp) else { return .none }
         reserveConnect()
         return Action(.create)
     }
@@ -70,9 +70,9 @@ extension QueueStateMachine {
         connectAttempted(failure: creatorFailure, random: random)
         if creatorFailure != nil {
             // Maintenance schedules the backoff's retry (or, without one, tops `minIdle` up).
-            effects.timer = .maintenance(at: retryAt ?? timestamper.nanoseconds())
+            effects.timer = .maintenance(at: retryAt ?? timestamper.readStamp())
         }
-        effects.wake = grantPermits(now: timestamper.nanoseconds)
+        effects.wake = grantPermits(now: timestamper.readStamp)
         return Action(.none, effects.orNil)
     }
 
@@ -85,8 +85,8 @@ extension QueueStateMachine {
             lastConnectError = failure
             if let backoff {
                 // Saturating: a wrapped sum would put a centuries-long backoff in the past.
-                let (sum, overflowed) = timestamper.nanoseconds().addingReportingOverflow(
-                    Timestamper.nanoseconds(backoff.delay(afterFailures: consecutiveFailures, random: random)))
+                let (sum, overflowed) = timestamper.readStamp().addingReportingOverflow(
+                    Timestamper.nanoseconds(in: backoff.delay(afterFailures: consecutiveFailures, random: random)))
                 retryAt = overflowed ? .max : sum
             }
             return
@@ -100,6 +100,6 @@ extension QueueStateMachine {
     mutating func closed(_ closedRecords: [Record]) -> Action {
         open -= closedRecords.count
         for record in closedRecords { records[ObjectIdentifier(record)] = nil }
-        return Action(.none, Effects.waking(grantPermits(now: timestamper.nanoseconds)))
+        return Action(.none, Effects.waking(grantPermits(now: timestamper.readStamp)))
     }
 }

@@ -5,7 +5,7 @@ extension QueueStateMachine {
     /// is a blocking thread that has waited less than `overtakeWindow`.
     @inlinable
     func mayOvertake(_ head: Waiter<Record>) -> Bool {
-        overtakeWindow > 0 && head.isBlocking && timestamper.preciseNanoseconds() &- head.enqueuedAt < overtakeWindow
+        overtakeWindow > 0 && head.isBlocking && timestamper.readPreciseStamp() &- head.enqueuedAt < overtakeWindow
     }
 
     /// Takes `waiter` out of the queue, if it is there, and forgets it as the racer.
@@ -86,7 +86,7 @@ extension QueueStateMachine {
         if record.needsConnect {
             // While backing off, the retry is the maintenance probe's, never a queued waiter's:
             // a waiter must not receive a connect error early.
-            guard !isBackingOff, mayStartConnect(now: timestamper.nanoseconds) else { return false }
+            guard !isBackingOff, mayStartConnect(now: timestamper.readStamp) else { return false }
             connecting += 1
             grant = .reconnect(record)
         } else {
@@ -184,7 +184,7 @@ extension QueueStateMachine {
     /// a record is granted, or a connect for one succeeds.)
     @inlinable
     mutating func recordWait(of waiter: Waiter<Record>, timedOut: Bool) {
-        let waited = Duration.nanoseconds(Swift.max(0, timestamper.preciseNanoseconds() &- waiter.startedAt))
+        let waited = Duration.nanoseconds(Swift.max(0, timestamper.readPreciseStamp() &- waiter.startedAt))
         counters.waits += 1
         counters.totalWait += waited
         if waited > counters.maxWait { counters.maxWait = waited }

@@ -102,7 +102,7 @@ struct QueueStateMachine<Record: PoolSlot> {
         self.idleTimeout = options.idleTimeout
         self.keepAlive = options.keepAlive
         self.tracksIdleTime = options.idleTimeout != nil || options.keepAlive != nil
-        self.overtakeWindow = Timestamper.nanoseconds(options.overtakeWindow)
+        self.overtakeWindow = Timestamper.nanoseconds(in: options.overtakeWindow)
         self.idle = RingBuffer(initialCapacity: Swift.max(1, Swift.min(poolSize, 1024)))
         self.timestamper = timestamper
     }
@@ -150,7 +150,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     mutating func acquire(enqueueing waiter: Waiter<Record>, continuation: CheckedContinuation<Void, any Error>? = nil) -> Action {
         if let failure = waiter.failure { return Action(.fail(failure)) }
         if let next = take(site: waiter.site) { return Action(next) }
-        if overtakeWindow > 0, waiter.isBlocking { waiter.enqueuedAt = timestamper.preciseNanoseconds() }
+        if overtakeWindow > 0, waiter.isBlocking { waiter.enqueuedAt = timestamper.readPreciseStamp() }
         waiter.wasQueued = true
         waiter.continuation = continuation
         waiters.append(waiter)
@@ -179,7 +179,7 @@ struct QueueStateMachine<Record: PoolSlot> {
                     record.noteCheckout(site: site)
                     return .use(record)
                 }
-                if mayStartConnect(now: timestamper.nanoseconds) {
+                if mayStartConnect(now: timestamper.readStamp) {
                     connecting += 1
                     counters.checkouts += 1
                     record.noteCheckout(site: site)
@@ -188,7 +188,7 @@ struct QueueStateMachine<Record: PoolSlot> {
                 unpop(record)
             }
         }
-        if waiters.isEmpty, mayConnect(now: timestamper.nanoseconds) {
+        if waiters.isEmpty, mayConnect(now: timestamper.readStamp) {
             // Counted as a checkout once the connect succeeds (`connectFinished`).
             reserveConnect()
             return .create
@@ -222,7 +222,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     /// now; otherwise it goes back without a connection, for the next checkout or top-up.
     @usableFromInline
     mutating func pinged(_ record: Record, alive: Bool) -> Action {
-        if !alive, phase == .running, mayStartConnect(now: timestamper.nanoseconds) {
+        if !alive, phase == .running, mayStartConnect(now: timestamper.readStamp) {
             connecting += 1
             let effects = Effects()
             effects.reconnect = [record]

@@ -6,7 +6,12 @@
     import Darwin
 #endif
 
-/// Cheap timestamps on the pool's clock: checkout times, idle-since times, backoff deadlines.
+/// Cheap timestamps on the pool's clock: checkout times, idle-since times, backoff deadlines,
+/// wait deadlines. The pool keeps one time base: stamps, nanoseconds since the timestamper was
+/// made, on the pool's ``PoolClock``. Names say what a helper does: `now()` and `read…Stamp()`
+/// read the clock; `stamp(of:)`, `instant(fromStamp:)` and `nanoseconds(in:)` only convert.
+/// `ContinuousClock.Instant` appears only at the edges (the public API and the clock itself),
+/// and `DispatchTime` only where a semaphore sleeps (QueuePool's `realWaitLimit(until:)`).
 ///
 /// With the system clock a stamp comes from the coarse monotonic clock (a few nanoseconds,
 /// accurate to a few milliseconds, which is plenty for diagnostics and idle limits); with an
@@ -46,21 +51,21 @@ struct Timestamper: Sendable {
     /// The same timestamp as ``now()``, as nanoseconds since the timestamper was made: what the
     /// checkout path records, because 64-bit arithmetic costs less than `Instant`'s 128-bit.
     @inlinable
-    func nanoseconds() -> Int64 {
+    func readStamp() -> Int64 {
         guard usesSystemClock else { return stamp(of: clock.now) }
         return coarseMonotonicNanoseconds() - coarseBase
     }
 
-    /// Like ``nanoseconds()``, but from the fine monotonic clock (about 25 ns a read): for
+    /// Like ``readStamp()``, but from the fine monotonic clock (about 25 ns a read): for
     /// decisions that need sub-millisecond resolution, such as how long the head of the wait queue
     /// has waited. With an injected ``PoolClock`` it is that clock's `now`, as for every stamp.
     @usableFromInline
-    func preciseNanoseconds() -> Int64 {
+    func readPreciseStamp() -> Int64 {
         guard usesSystemClock else { return stamp(of: clock.now) }
         return fineMonotonicNanoseconds() - coarseBase
     }
 
-    /// Turns a ``nanoseconds()`` value back into an instant.
+    /// Turns a ``readStamp()`` value back into an instant.
     @usableFromInline
     func instant(fromStamp nanoseconds: Int64) -> ContinuousClock.Instant {
         origin.instant + .nanoseconds(nanoseconds)
@@ -69,12 +74,12 @@ struct Timestamper: Sendable {
     /// Turns an instant on the pool's clock into a stamp.
     @usableFromInline
     func stamp(of instant: ContinuousClock.Instant) -> Int64 {
-        Self.nanoseconds(instant - origin.instant)
+        Self.nanoseconds(in: instant - origin.instant)
     }
 
     /// A duration in whole nanoseconds, saturating instead of overflowing.
     @usableFromInline
-    static func nanoseconds(_ duration: Duration) -> Int64 {
+    static func nanoseconds(in duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         let (scaled, overflowed) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflowed { return seconds < 0 ? .min : .max }

@@ -33,7 +33,7 @@ extension QueuePool {
     /// One maintenance pass: the machine's tick, carried out. Runs on the maintenance thread;
     /// returns when it next has work.
     func performMaintenance() -> MaintenanceThread.MaintenanceDue {
-        let now = context.stamp()
+        let now = context.now()
         let threshold = context.options.leakDetectionThreshold
         let action = state.withLock { $0.tick(now: now, leakThreshold: threshold) }
         if case .fail = action.next { return .stop }

@@ -9,7 +9,7 @@ extension QueuePool {
         if let record = try resolve(first, site: site) { return record }
         // The deadline is taken once, on the pool's clock, so that every later wake-up measures
         // against it.
-        let start = waitStamp()
+        let start = readWaitStamp()
         let deadline = waitDeadline(from: start)
         let semaphore = DispatchSemaphore(value: 0)
         let waiter = Waiter<Record>(kind: .blocking(semaphore), site: site, startedAt: start)
@@ -18,7 +18,7 @@ extension QueuePool {
         // have been handed a record, woken to take an idle one, or be out of time. A signal that
         // arrives after the look that used it stays in the semaphore, which is then dropped.
         while true {
-            let timedOut = semaphore.wait(timeout: realWaitLimit(until: deadline)) == .timedOut && deadline.map { waitStamp() >= $0 } == true
+            let timedOut = semaphore.wait(timeout: realWaitLimit(until: deadline)) == .timedOut && deadline.map { readWaitStamp() >= $0 } == true
             if let record = try resolve(send({ $0.blockingWaiterWoke(waiter, timedOut: timedOut) }), site: site) { return record }
         }
     }
@@ -26,7 +26,7 @@ extension QueuePool {
     @usableFromInline
     func acquireRecordAsync(site: CheckoutSite, after first: Machine.Next) async throws -> Record {
         if let record = try resolve(first, site: site) { return record }
-        let start = waitStamp()
+        let start = readWaitStamp()
         let waiter = Waiter<Record>(kind: .async, site: site, startedAt: start, deadline: waitDeadline(from: start))
         // The second look runs where the continuation exists, so that queueing the waiter and
         // keeping its continuation are one step under the lock. Served at once, it resumes
@@ -56,14 +56,14 @@ extension QueuePool {
     // the test waiting for real.
 
     /// Now, as a wait stamp: a reading of the pool's clock (fine resolution).
-    func waitStamp() -> Int64 { context.timestamper.preciseNanoseconds() }
+    func readWaitStamp() -> Int64 { context.timestamper.readPreciseStamp() }
 
     /// The deadline of a wait that starts at `start`, or `nil` to wait forever: without a
     /// timeout, and for a timeout so long that its deadline would not fit (beyond about 292
     /// years), where a timer would only sleep for ever.
     func waitDeadline(from start: Int64) -> Int64? {
         guard let timeout else { return nil }
-        let (deadline, overflowed) = start.addingReportingOverflow(Timestamper.nanoseconds(timeout))
+        let (deadline, overflowed) = start.addingReportingOverflow(Timestamper.nanoseconds(in: timeout))
         return overflowed || deadline == .max ? nil : deadline
     }
 
@@ -71,7 +71,7 @@ extension QueuePool {
     func realWaitLimit(until deadline: Int64?) -> DispatchTime {
         guard let deadline else { return .distantFuture }
         let delay = Self.realDelay(until: deadline, context: context)
-        return .now() + .nanoseconds(Int(clamping: Timestamper.nanoseconds(delay)))
+        return .now() + .nanoseconds(Int(clamping: Timestamper.nanoseconds(in: delay)))
     }
 
     /// The real time to sleep before the pool's clock may have reached `deadline` (a stamp): the
@@ -82,7 +82,7 @@ extension QueuePool {
             return context.options.clock.realDelay(until: stamper.instant(fromStamp: deadline))
         }
         // Fine system-clock stamps are real time: the time left is the difference.
-        return .nanoseconds(Swift.max(0, deadline &- stamper.preciseNanoseconds()))
+        return .nanoseconds(Swift.max(0, deadline &- stamper.readPreciseStamp()))
     }
 
     /// The pool's one timer for async waiters' deadlines (see ``WaiterList``): it sleeps until
@@ -100,7 +100,7 @@ extension QueuePool {
                 // Nobody cancels this task; if something did, looking now is still correct.
             }
             guard let self else { return }
-            let now = context.timestamper.preciseNanoseconds()
+            let now = context.timestamper.readPreciseStamp()
             _ = self.send { $0.expire(now: now) }
         }
     }

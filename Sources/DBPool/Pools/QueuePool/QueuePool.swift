@@ -176,7 +176,7 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     /// Every connection checked out now, with the file and line that checked it out and how long
     /// it has been held, longest first. Cost O(connections); for diagnostics.
     public func checkedOutConnections() -> [CheckedOutConnection] {
-        let now = context.stamp()
+        let now = context.now()
         return state.withLock { $0.checkedOutConnections(now: now) }.sorted { $0.age > $1.age }
     }
 
