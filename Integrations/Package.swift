@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(
             name: "DBPoolIntegrationsTests",
             dependencies: [
-                "DBPoolLogging", "DBPoolMetrics", "DBPoolServiceLifecycle",
+                "DBPoolLogging", "DBPoolMetrics", "DBPoolServiceLifecycle", "DBPoolPostgresNIO",
                 .product(name: "DBPoolTesting", package: "swift-db-pool"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

@@ -3,7 +3,9 @@
 
     scripts/check-docs.py snippets
         Every ```swift block in README.md and in the DocC articles must appear, line for line,
-        inside a snippet region of Tests/DocSnippetTests/*.swift:
+        inside a snippet region of Tests/DocSnippetTests/*.swift (for the Integrations
+        modules' pages and the README's Integrations section, of
+        Integrations/Tests/*/DocSnippets.swift, which the Integrations build compiles):
 
             // snippet: <name>
             ...code...
@@ -46,6 +48,14 @@ MODULES = ["DBPool", "DBPoolTesting", "DBPoolSQLite", "DBPoolPostgres"]
 def doc_files():
     yield ROOT / "README.md"
     yield from sorted(ROOT.glob("Sources/*/*.docc/**/*.md"))
+    yield from sorted(ROOT.glob("Integrations/Sources/*/*.docc/**/*.md"))
+
+
+def snippet_files():
+    """The root package's snippet target, and the Integrations package's (its blocks import
+    modules the root package may not depend on); building each target compiles its regions."""
+    yield from sorted(SNIPPET_DIR.glob("*.swift"))
+    yield from sorted(ROOT.glob("Integrations/Tests/*/DocSnippets.swift"))
 
 
 def swift_blocks(path):
@@ -73,7 +83,7 @@ def dedent(lines):
 def snippet_regions():
     """name -> (file, lines as the docs show them)."""
     regions, problems = {}, []
-    for path in sorted(SNIPPET_DIR.glob("*.swift")):
+    for path in snippet_files():
         lines = path.read_text().splitlines()
         name, body, opened = None, [], 0
         for number, line in enumerate(lines, 1):
