@@ -6,21 +6,7 @@ import XCTest
 
 /// ``SQLiteConnection``'s busy timeout: how long a connection waits for another one's write lock,
 /// and several writer threads serialised by it.
-final class SQLiteBusyTimeoutTests: XCTestCase {
-    private var directory: TemporaryDirectory!
-
-    override func setUpWithError() throws {
-        directory = try TemporaryDirectory()
-    }
-
-    override func tearDown() {
-        directory?.remove()
-    }
-
-    private func tempPath(_ name: String = "test.db") -> String {
-        directory.path(name)
-    }
-
+final class SQLiteBusyTimeoutTests: TemporaryDirectoryTestCase {
     func testBusyTimeoutIsConfigurable() throws {
         let path = tempPath()
         let holder = try SQLiteConnection(path: path)

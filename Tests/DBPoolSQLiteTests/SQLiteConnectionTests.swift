@@ -6,21 +6,7 @@ import XCTest
 
 /// ``SQLiteConnection`` and ``SQLiteDialect`` without a pool: statements and rows, transactions,
 /// close, simulated disconnects and the ping.
-final class SQLiteConnectionTests: XCTestCase {
-    private var directory: TemporaryDirectory!
-
-    override func setUpWithError() throws {
-        directory = try TemporaryDirectory()
-    }
-
-    override func tearDown() {
-        directory?.remove()
-    }
-
-    private func tempPath(_ name: String = "test.db") -> String {
-        directory.path(name)
-    }
-
+final class SQLiteConnectionTests: TemporaryDirectoryTestCase {
     // MARK: - execute / query
 
     func testMemoryExecuteQueryAndNulls() throws {

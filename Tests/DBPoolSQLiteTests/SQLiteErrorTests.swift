@@ -6,21 +6,7 @@ import XCTest
 
 /// ``SQLiteError``: the code, extended code and message of each kind of failure, and which ones
 /// ``SQLiteDialect`` counts as a disconnect.
-final class SQLiteErrorTests: XCTestCase {
-    private var directory: TemporaryDirectory!
-
-    override func setUpWithError() throws {
-        directory = try TemporaryDirectory()
-    }
-
-    override func tearDown() {
-        directory?.remove()
-    }
-
-    private func tempPath(_ name: String = "test.db") -> String {
-        directory.path(name)
-    }
-
+final class SQLiteErrorTests: TemporaryDirectoryTestCase {
     func testSyntaxErrorCarriesCodeAndMessageAndIsNotDisconnect() throws {
         let conn = try SQLiteConnection(path: ":memory:")
         defer { try? conn.close() }

@@ -23,6 +23,26 @@ struct TemporaryDirectory {
     }
 }
 
+/// A test case whose every test gets a fresh ``TemporaryDirectory``, removed afterwards.
+class TemporaryDirectoryTestCase: XCTestCase {
+    private var directory: TemporaryDirectory!
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        directory = try TemporaryDirectory()
+    }
+
+    override func tearDown() {
+        directory?.remove()
+        super.tearDown()
+    }
+
+    /// The path of a file named `name` in this test's directory.
+    func tempPath(_ name: String = "test.db") -> String {
+        directory.path(name)
+    }
+}
+
 /// Runs `body`, expecting a ``SQLiteError``, and returns it.
 func expectSQLiteError(
     _ body: () throws -> Void, file: StaticString = #filePath,
