@@ -36,20 +36,6 @@ final class IdleConnectionTests: XCTestCase {
         XCTAssertEqual(pool.checkedOut, 0)
     }
 
-    /// A connection used more often than idleTimeout never idles out.
-    func testUsedConnectionsDoNotIdleOut() throws {
-        let dbapi = MockDBAPI()
-        let clock = ManualClock()
-        let pool = try lifecyclePool(dbapi: dbapi, clock: clock) { $0.idleTimeout = .seconds(60) }
-        try pool.connect().close()
-        for _ in 0..<5 {
-            clock.advance(by: .seconds(40))
-            try pool.connect().close()  // used every 40 s, so never idle for 60 s
-        }
-        XCTAssertFalse(Harness.eventually(.milliseconds(300)) { pool.checkedIn == 0 })
-        XCTAssertEqual(dbapi.connections.count, 1)
-    }
-
     func testKeepAlivePingsIdleConnectionsAndReplacesDeadOnes() throws {
         let dbapi = MockDBAPI()
         let clock = ManualClock()
