@@ -22,9 +22,8 @@ final class IdleConnectionTests: XCTestCase {
         XCTAssertTrue(Harness.eventually { pool.statistics.connecting == 0 })
         let idleBefore = pool.checkedIn
         XCTAssertTrue((3...4).contains(idleBefore), "\(idleBefore)")
-        clock.advance(by: .seconds(59))
-        XCTAssertFalse(Harness.eventually(.milliseconds(300)) { pool.checkedIn < idleBefore }, "not before the timeout")
-        clock.advance(by: .seconds(2))
+        // Not closed before the timeout: MachineMaintenanceTests.testIdleRecordsPastIdleTimeoutAreClosedDownToMinIdle.
+        clock.advance(by: .seconds(61))
         // The idle store shrinks under the lock first; the closes follow outside it, and the
         // slots are given back (checkedOut back to 0) only once every close has finished.
         XCTAssertTrue(
