@@ -108,8 +108,10 @@ final class PgBouncerTests: XCTestCase {
         let recorder = LoadRecorder(limit: .seconds(10) + .milliseconds(250))
         let sampler = try BouncerSampler()
 
+        // Half a millisecond per statement is enough for clients to queue in PgBouncer. The
+        // sleeps are real time: 800 statements over four servers, 100 ms.
         let finished = runEveryWorker(pool, recorder, iterations: 5) { connection, _ in
-            try connection.execute("SELECT pg_sleep(0.002)")
+            try connection.execute("SELECT pg_sleep(0.0005)")
         }
         let maxima = sampler.finish()
 
@@ -140,9 +142,15 @@ final class PgBouncerTests: XCTestCase {
         let okBefore = recorder.count("ok")
         XCTAssertGreaterThanOrEqual(okBefore, 200, "the pool works through PgBouncer before the kill")
 
+        let refusedBefore = recorder.count("disconnect 08001")
         try runHelper("DBPOOL_PGBOUNCER_CMD", "kill")
-        // Down long enough that checkouts meet refused connects, not just broken ones.
-        Thread.sleep(forTimeInterval: 0.3)
+        // Down until checkouts meet refused connects, not just broken connections: a checkout
+        // that found its connection broken reconnects, and that connect is refused (08001).
+        let down = ContinuousClock.now + .seconds(10)
+        while recorder.count("disconnect 08001") == refusedBefore && ContinuousClock.now < down {
+            Thread.sleep(forTimeInterval: 0.002)
+        }
+        XCTAssertGreaterThan(recorder.count("disconnect 08001"), refusedBefore, "a checkout met a refused connect while PgBouncer was down: \(recorder.counts)")
         try runHelper("DBPOOL_PGBOUNCER_CMD", "start")
         let okAtRestart = recorder.count("ok")
         waitForSuccesses(recorder, okAtRestart + 500)

@@ -76,23 +76,26 @@ final class MockDBAPITests: XCTestCase {
 
     func testConnectDelayOverlapsAcrossThreads() throws {
         let dbapi = MockDBAPI()
-        dbapi.connectDelay = .milliseconds(300)
+        let delay = Duration.milliseconds(30)
+        dbapi.connectDelay = delay
         let clock = ContinuousClock()
         let start = clock.now
-        // Two real threads, so the overlap does not depend on how a thread pool schedules work.
+        // Real threads, so the overlap does not depend on how a thread pool schedules work. Eight
+        // of them: taken under a lock, their delays would add up to 240 ms, which leaves a wide
+        // margin over the 30 ms they take side by side, while the test costs only one delay.
+        let threads = 8
         let done = DispatchSemaphore(value: 0)
-        for _ in 0..<2 {
+        for _ in 0..<threads {
             Thread.detachNewThread {
                 _ = try? dbapi.connect()
                 done.signal()
             }
         }
-        done.wait()
-        done.wait()
+        for _ in 0..<threads { done.wait() }
         let elapsed = clock.now - start
-        XCTAssertEqual(dbapi.connections.count, 2)
-        XCTAssertGreaterThanOrEqual(elapsed, .milliseconds(300))
-        XCTAssertLessThan(elapsed, .milliseconds(580), "the delay must not be taken under a lock")
+        XCTAssertEqual(dbapi.connections.count, threads)
+        XCTAssertGreaterThanOrEqual(elapsed, delay)
+        XCTAssertLessThan(elapsed, delay * threads, "the delay must not be taken under a lock")
         dbapi.connectDelay = nil
         XCTAssertNil(dbapi.connectDelay)
     }

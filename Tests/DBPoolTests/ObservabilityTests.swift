@@ -173,15 +173,13 @@ final class ObservabilityTests: XCTestCase {
         let returned = try pool.connect()
         clock.advance(by: .seconds(20))
         returned.close()
-        XCTAssertFalse(Harness.eventually(.milliseconds(200)) { !log.texts.isEmpty }, "not before the threshold")
+        // Not before the threshold, and once per checkout: MachineMaintenanceTests.testALeakIsReportedOnceWithItsSiteAndAge.
         clock.advance(by: .seconds(11))
         XCTAssertTrue(Harness.eventually { log.texts.count == 1 })
         let report = log.texts[0]
         XCTAssertTrue(report.contains("Possible connection leak"), report)
         XCTAssertTrue(report.contains("DBPoolTests/ObservabilityTests.swift:\(line)"), report)
         XCTAssertTrue(report.contains("31.0 seconds"), report)
-        clock.advance(by: .seconds(60))
-        XCTAssertFalse(Harness.eventually(.milliseconds(200)) { log.texts.count > 1 }, "reported once per checkout")
         leaked.close()
     }
 

@@ -22,7 +22,11 @@ enum Harness {
     }
 
     /// Polls `condition` until it holds or `limit` passes; for waiting on another thread's state,
-    /// never for letting time pass.
+    /// never for letting time pass. A positive wait returns as soon as the condition holds, so
+    /// its limit may be generous. Asserting that it returns false ("nothing happens within the
+    /// window") costs the whole window on every run: keep such a window under 100 ms, and leave
+    /// "not before its time" to the state-machine tests (Tests/DBPoolTests/StateMachine), which
+    /// can say it without waiting.
     static func eventually(_ limit: Duration = .seconds(10), _ condition: () -> Bool) -> Bool {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
