@@ -15,12 +15,22 @@ import DBPool
 public struct MockAsyncDialect: AsyncDialect {
     /// The blocking dialect whose behaviour this one repeats.
     public let blocking: MockDialect
+    /// What ``needsReset(_:)`` answers for every connection.
+    public let resetIsNeeded: Bool
     private let counter = Guarded(0)
 
-    /// Creates the dialect; the parameters are ``MockDialect``'s.
-    public init(log: MockCallLog? = nil, recognisesDisconnects: Bool = true, pingThrowsOnDisconnect: Bool = false) {
+    /// Creates the dialect; the first parameters are ``MockDialect``'s. `needsReset: false` makes
+    /// it say that no return has anything to roll back (as a driver that knows no transaction is
+    /// open does), so the pool skips the rollback.
+    public init(
+        log: MockCallLog? = nil, recognisesDisconnects: Bool = true, pingThrowsOnDisconnect: Bool = false, needsReset: Bool = true
+    ) {
         blocking = MockDialect(log: log, recognisesDisconnects: recognisesDisconnects, pingThrowsOnDisconnect: pingThrowsOnDisconnect)
+        resetIsNeeded = needsReset
     }
+
+    /// The `needsReset` the dialect was created with.
+    public func needsReset(_ connection: MockConnection) -> Bool { resetIsNeeded }
 
     /// How many calls ran on a driver thread (should stay 0; see the type's note).
     public var callsOnDriverThreads: Int { counter.withLock { $0 } }

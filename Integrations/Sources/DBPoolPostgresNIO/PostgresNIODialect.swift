@@ -23,6 +23,12 @@ public struct PostgresNIODialect: AsyncDialect {
     /// Creates the dialect.
     public init() {}
 
+    /// Whether a transaction may be open: only then does a return roll back (or commit), so a
+    /// return after plain queries makes no round trip and needs none of the pool's threads.
+    public func needsReset(_ connection: PooledPostgresConnection) -> Bool {
+        connection.mayHaveOpenTransaction
+    }
+
     /// `ROLLBACK`, if a transaction may be open.
     public func doRollback(_ connection: PooledPostgresConnection) async throws {
         guard connection.mayHaveOpenTransaction else { return }

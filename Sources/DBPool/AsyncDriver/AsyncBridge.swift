@@ -68,16 +68,21 @@ struct Handed<Value>: @unchecked Sendable {
 
 /// An ``AsyncDialect`` seen as the synchronous ``Dialect`` the pool's lifecycle calls, each call
 /// run through ``AsyncBridge``.
-struct AsyncDialectBridge<Base: AsyncDialect>: Dialect {
+struct AsyncDialectBridge<Base: AsyncDialect>: Dialect, ResetQuerying {
     typealias Connection = Base.Connection
     let base: Base
 
+    func needsReset(_ connection: Connection) -> Bool { base.needsReset(connection) }
+
     func doRollback(_ connection: Connection) throws {
+        // Nothing to roll back: no call, so no thread waits for a task.
+        guard base.needsReset(connection) else { return }
         let handed = Handed(value: connection), base = self.base
         try AsyncBridge.wait("rollback") { try await base.doRollback(handed.value) }
     }
 
     func doCommit(_ connection: Connection) throws {
+        guard base.needsReset(connection) else { return }
         let handed = Handed(value: connection), base = self.base
         try AsyncBridge.wait("commit") { try await base.doCommit(handed.value) }
     }
@@ -126,4 +131,11 @@ enum AsyncDriverOptions {
                 "driverThreads must be .automatic, .limit(n) or .shared(executor) for a pool over an AsyncDialect (its calls are waited for on the pool's threads); got .inline")
         }
     }
+}
+
+/// A dialect that can tell when a return's reset would do nothing (``AsyncDialect/needsReset(_:)``).
+/// Internal: the pool's context looks for it once, so that only async drivers' pools ask.
+protocol ResetQuerying<Connection>: Sendable {
+    associatedtype Connection
+    func needsReset(_ connection: Connection) -> Bool
 }

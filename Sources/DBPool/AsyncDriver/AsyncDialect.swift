@@ -32,9 +32,17 @@ public protocol AsyncDialect<Connection>: Sendable {
     /// Whether `error` means the connection (or the database) is gone. Synchronous: it only
     /// classifies. The default is `false`.
     func isDisconnect(_ error: any Error, connection: Connection?) -> Bool
+    /// Whether a return's rollback (or commit) has anything to do on this connection: `false`
+    /// when the driver knows that no transaction is open, as postgres-nio's protocol state tells.
+    /// Synchronous, and cheap: it is asked on every return. With `false` the pool makes no driver
+    /// call for the reset, so the return needs none of the pool's threads and completes where
+    /// the caller runs. The default is `true` (always reset), as SQLAlchemy does.
+    func needsReset(_ connection: Connection) -> Bool
 }
 
 extension AsyncDialect {
+    /// The default always resets.
+    public func needsReset(_ connection: Connection) -> Bool { true }
     /// The default terminate is a plain close.
     public func doTerminate(_ connection: Connection) async throws { try await doClose(connection) }
     /// The default knows no disconnect errors.

@@ -39,11 +39,32 @@ extension ConnectionFairy {
             closeNestedOrClosed(transactionWasReset: transactionWasReset)
             return
         }
-        if returnsOnDriverThreads, let executor = context.driverExecutor, !executor.isCurrent {
+        if returnsOnDriverThreads, let executor = context.driverExecutor, !executor.isCurrent,
+            !returnMakesNoDriverCall(transactionWasReset: transactionWasReset)
+        {
             returnOnDriverThreads(executor, transactionWasReset: transactionWasReset)
             return
         }
         finishReturn(transactionWasReset: transactionWasReset)
+    }
+
+    /// Whether this fairy's return makes no driver call and runs no listener, so that it may
+    /// complete where an async caller runs instead of on the driver threads: an async driver's
+    /// connection with nothing to reset (see ``AsyncDialect/needsReset(_:)``), no `reset` or
+    /// `checkin` listener, and a record to go back to (a detached connection is closed). A close
+    /// the return causes (overflow, shutdown) is started there without being waited for, as
+    /// every async driver's close off the pool's threads is.
+    @usableFromInline
+    func returnMakesNoDriverCall(transactionWasReset: Bool) -> Bool {
+        guard let needsReset = context.needsReset, recordStorage != nil,
+            !context.events.has(.reset), !context.events.has(.checkin)
+        else { return false }
+        guard let box, !box.isClosedByRecord else { return true }
+        switch context.resetOnReturn {
+        case .noAction: return true
+        case .rollback: return transactionWasReset || !needsReset(box.value)
+        case .commit: return !needsReset(box.value)
+        }
     }
 
     /// Returns the connection and waits until it is back in the pool (or, for a detached fairy,
@@ -51,7 +72,9 @@ extension ConnectionFairy {
     /// already closed.
     public func closeAndWait() async {
         guard counter > 0 else { return }
-        guard let executor = context.driverExecutor, !executor.isCurrent else {
+        guard let executor = context.driverExecutor, !executor.isCurrent,
+            !returnMakesNoDriverCall(transactionWasReset: false)
+        else {
             close()
             return
         }
@@ -81,7 +104,9 @@ extension ConnectionFairy {
                 expected: current, desired: current - 1, ordering: .acquiringAndReleasing)
             if exchanged {
                 if current == 1 {
-                    if returnsOnDriverThreads, let executor = context.driverExecutor, !executor.isCurrent {
+                    if returnsOnDriverThreads, let executor = context.driverExecutor, !executor.isCurrent,
+                        !returnMakesNoDriverCall(transactionWasReset: transactionWasReset)
+                    {
                         returnOnDriverThreads(executor, transactionWasReset: transactionWasReset)
                     } else {
                         finishReturn(transactionWasReset: transactionWasReset)

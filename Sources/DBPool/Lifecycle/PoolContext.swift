@@ -34,6 +34,9 @@ final class PoolContext<Connection>: Sendable {
     /// driver (its calls in the body block), where the caller runs for an async one (its calls
     /// suspend, and a hop would only cost).
     @usableFromInline var bodyExecutor: DriverExecutor? { driverIsAsync ? nil : driverExecutor }
+    /// An async driver's ``AsyncDialect/needsReset(_:)``; `nil` for a blocking driver, whose
+    /// return always goes through its reset.
+    @usableFromInline let needsReset: (@Sendable (Connection) -> Bool)?
     /// Pool-wide invalidation as a generation counter rather than SQLAlchemy's timestamp: a record
     /// remembers the generation it connected in, and is stale once the counter has moved past it.
     /// Two events in the same clock tick cannot be misordered this way.
@@ -59,6 +62,11 @@ final class PoolContext<Connection>: Sendable {
         self.connectionLimit = connectionLimit
         self.driverExecutor = driverExecutor ?? options.driverThreads.makeExecutor(connectionLimit: connectionLimit)
         self.dialect = dialect
+        if let querying = dialect as? any ResetQuerying<Connection> {
+            self.needsReset = { querying.needsReset($0) }
+        } else {
+            self.needsReset = nil
+        }
         self.events = events
         self.options = options
         self.poolName = options.loggingName ?? kind

@@ -25,7 +25,15 @@ extension QueuePool {
 
     @usableFromInline
     func acquireRecordAsync(site: CheckoutSite, after first: Machine.Next) async throws -> Record {
-        if let record = try resolve(first, site: site) { return record }
+        guard let record = try await resolve(awaitGrant(site: site, after: first), site: site) else { throw PoolError.connectionClosed }
+        return record
+    }
+
+    /// The async wait: `first` unless it is `.wait`, else what the queued waiter is granted (or
+    /// its failure, thrown). Makes no driver call.
+    @usableFromInline
+    func awaitGrant(site: CheckoutSite, after first: Machine.Next) async throws -> Machine.Next {
+        guard case .wait = first else { return first }
         let start = readWaitStamp()
         let waiter = Waiter<Record>(kind: .async, site: site, startedAt: start, deadline: waitDeadline(from: start))
         // The second look runs where the continuation exists, so that queueing the waiter and
@@ -43,8 +51,7 @@ extension QueuePool {
         }
         // Woken with a grant (a failure resumes the continuation with its error): claim it.
         if case .wait = next { next = send { $0.claim(waiter) } }
-        guard let record = try resolve(next, site: site) else { throw PoolError.connectionClosed }
-        return record
+        return next
     }
 
     // MARK: Wait time

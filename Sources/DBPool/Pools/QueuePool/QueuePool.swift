@@ -232,6 +232,10 @@ public final class QueuePool<Connection>: Pool, RecordPool {
             } else {
                 fairy = try await executor.run { try Checkout.run(pool: self, record: idle, site: site) }
             }
+        case .wait where context.driverIsAsync:
+            // An async driver's waiter waits where it runs: only the driver work its grant may
+            // need (a connect, a ping) goes to the driver threads, and a ready record needs none.
+            fairy = try await checkOut(granted: awaitGrant(site: site, after: .wait), site: site, executor: executor)
         case let other:
             fairy = try await withTaskExecutorPreference(executor) {
                 try Checkout.run(pool: self, record: await acquireRecordAsync(site: site, after: other), site: site)
@@ -239,6 +243,19 @@ public final class QueuePool<Connection>: Pool, RecordPool {
         }
         fairy.returnsOnDriverThreads = true
         return fairy
+    }
+
+    /// The checkout of what a waiter was granted: where the caller runs if it is a ready
+    /// record with nothing due, on the driver threads otherwise.
+    @usableFromInline
+    func checkOut(granted next: Machine.Next, site: CheckoutSite, executor: DriverExecutor) async throws -> ConnectionFairy<Connection> {
+        if case let .use(record) = next, record.isReady && !context.needsCheckoutLogic {
+            return try Checkout.run(pool: self, record: record, site: site)
+        }
+        return try await executor.run {
+            guard let record = try resolve(next, site: site) else { throw PoolError.connectionClosed }
+            return try Checkout.run(pool: self, record: record, site: site)
+        }
     }
 
     /// The async checkout with ``DriverThreads/inline``: everything where the caller runs.
