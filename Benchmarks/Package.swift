@@ -15,6 +15,9 @@ let package = Package(
     dependencies: [
         // Named explicitly: a path dependency is otherwise identified by its directory name.
         .package(name: "swift-db-pool", path: dbpoolRoot),
+        // DBPoolPostgresNIO (postgres-nio's PostgresConnection under our QueuePool), from the same
+        // checkout; it pins postgres-nio, swift-log and the rest exactly.
+        .package(name: "swift-db-pool-integrations", path: dbpoolRoot + "/Integrations"),
         .package(url: "https://github.com/ordo-one/benchmark.git", exact: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
         .package(url: "https://github.com/vapor/async-kit.git", exact: "1.22.0"),
@@ -67,6 +70,7 @@ let package = Package(
                 .product(name: "DBPoolPostgres", package: "swift-db-pool"),
                 .product(name: "DBPoolSQLite", package: "swift-db-pool"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "DBPoolPostgresNIO", package: "swift-db-pool-integrations"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

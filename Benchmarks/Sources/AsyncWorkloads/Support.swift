@@ -6,21 +6,22 @@ import Glibc
 import Darwin
 #endif
 
-/// A task on the global (cooperative) executor that sleeps 5 ms in a loop, and the longest
-/// interval between two of its wake-ups. An interval far above 5 ms means the cooperative
-/// threads were held by something else: every task in the process waited as long.
+/// A task on the global (cooperative) executor that sleeps `interval` (5 ms unless told) in a
+/// loop, and the longest interval between two of its wake-ups. An interval far above the sleep
+/// means the cooperative threads were held by something else: every task in the process waited
+/// as long.
 final class Heartbeat: Sendable {
     private let stop = Atomic<Bool>(false)
 
     /// Runs `body` with the heartbeat going (started 50 ms before, stopped after) and returns the
-    /// worst interval in milliseconds.
-    static func measure(_ body: @Sendable () async -> Void) async -> Double {
+    /// worst interval in milliseconds (the sleep included: the lateness is this minus `interval`).
+    static func measure(interval: Duration = .milliseconds(5), _ body: @Sendable () async -> Void) async -> Double {
         let heartbeat = Heartbeat()
         let beat = Task.detached { () -> UInt64 in
             var worst: UInt64 = 0
             var last = nowNs()
             while !heartbeat.stop.load(ordering: .relaxed) {
-                try? await Task.sleep(for: .milliseconds(5))
+                try? await Task.sleep(for: interval)
                 let now = nowNs()
                 worst = max(worst, now &- last)
                 last = now

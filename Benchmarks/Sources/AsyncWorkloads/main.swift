@@ -3,7 +3,9 @@
 // as one markdown report. Run it through ../run-async, which starts a throwaway PostgreSQL
 // server (scripts/with-postgres) unless DBPOOL_POSTGRES_URL is already set.
 //
-//   AsyncWorkloads [--reps N] [--seconds S] [--skip-cost] [--only fairness [--think-us N] | --only cost | --only select1]
+//   AsyncWorkloads [--reps N] [--seconds S] [--skip-cost] [--skip-nio]
+//                  [--only fairness [--think-us N] | --only cost | --only select1 | --only nio
+//                   | --only nio-one [--side ours|client|ours-noreset] [--tasks N] [--sql SQL]]
 //
 // Every scenario is repeated N times (default 3), interleaved, and reported as the median with
 // the range in brackets; ratios are taken between medians of the same run.
@@ -15,8 +17,12 @@ struct Arguments {
     var reps = 3
     var seconds = 2.0
     var skipCost = false
+    var skipNIO = false
     var only: String?
     var thinkUs: UInt32 = 0
+    var side = "ours"
+    var tasks = 64
+    var sql = "SELECT 1"
     init() {
         var args = CommandLine.arguments.dropFirst()
         while let arg = args.popFirst() {
@@ -24,8 +30,12 @@ struct Arguments {
             case "--reps": reps = Int(args.popFirst() ?? "") ?? reps
             case "--seconds": seconds = Double(args.popFirst() ?? "") ?? seconds
             case "--skip-cost": skipCost = true
+            case "--skip-nio": skipNIO = true
             case "--only": only = args.popFirst()
             case "--think-us": thinkUs = UInt32(args.popFirst() ?? "") ?? 0
+            case "--side": side = args.popFirst() ?? side
+            case "--tasks": tasks = Int(args.popFirst() ?? "") ?? tasks
+            case "--sql": sql = args.popFirst() ?? sql
             default: FileHandle.standardError.write("unknown argument \(arg)\n".data(using: .utf8)!); exit(2)
             }
         }
@@ -35,9 +45,9 @@ struct Arguments {
 func note(_ s: String) { FileHandle.standardError.write("[\(Date())] \(s)\n".data(using: .utf8)!) }
 
 /// Runs `body` under the heartbeat: its result and the worst heartbeat interval (ms).
-func underHeartbeat<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> (T, Double) {
+func underHeartbeat<T: Sendable>(interval: Duration = .milliseconds(5), _ body: @escaping @Sendable () async -> T) async -> (T, Double) {
     let box = Slots<T?>(count: 1, initial: nil)
-    let gap = await Heartbeat.measure { box[0] = await body() }
+    let gap = await Heartbeat.measure(interval: interval) { box[0] = await body() }
     return (box[0]!, gap)
 }
 
@@ -97,6 +107,34 @@ func runAll() async {
         print("load average: \(loadBefore)")
         print((await costTables()).joined(separator: "\n"))
         print("load average: \(loadAverage())")
+        return
+    }
+    if args.only == "nio-one", let url {
+        // One cell of the nio comparison, `--reps` times, e.g. under perf record.
+        for _ in 0..<args.reps {
+            let result: NIOResult
+            switch args.side {
+            case "client":
+                result = try! await withPostgresClient(url: url) { client in
+                    await measuredCell { await clientTasks(client, tasks: args.tasks, sql: args.sql, duration: duration) }
+                }
+            default:
+                let pool = try! await makeNIOPool(url: url, resetOnReturn: args.side == "ours-noreset" ? .noAction : .rollback)
+                result = await measuredCell { await nioTasks(pool, tasks: args.tasks, sql: args.sql, duration: duration) }
+                await pool.shutdown(gracePeriod: .seconds(2))
+            }
+            print("\(args.side), \(args.tasks) tasks, \(args.sql): \(fmt(result.run.perSecond, 0)) ops/s, worst 1 ms heartbeat gap \(fmt(result.gapMs)) ms, \(fmt(result.cpuUsPerOp)) µs CPU and \(fmt(result.switchesPerOp, 2)) context switches per op")
+        }
+        return
+    }
+    if args.only == "nio" {
+        // Issue 15 item 4 alone: DBPoolPostgresNIO against PostgresClient, heartbeat, async W1.
+        guard let url else { note("--only nio needs DBPOOL_POSTGRES_URL (run it through ./run-async)"); exit(2) }
+        print("load average before: \(loadBefore) (\(ProcessInfo.processInfo.activeProcessorCount) cores)")
+        print()
+        let section = await nioSection(url: url, reps: args.reps, duration: duration)
+        print(section.joined(separator: "\n"))
+        print("load average after: \(loadAverage())")
         return
     }
     if args.only == "fairness" {
@@ -217,6 +255,7 @@ func runAll() async {
     }
 
     if !args.skipCost { lines += await costTables() }
+    if !args.skipNIO, let url { lines += await nioSection(url: url, reps: args.reps, duration: duration) }
     print(lines.joined(separator: "\n"))
 }
 
