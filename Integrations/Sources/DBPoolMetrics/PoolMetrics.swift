@@ -19,7 +19,7 @@ import Synchronization
 /// more when cancelled, so the last counts are not lost.
 ///
 /// ```swift
-/// let metrics = PoolMetrics(pool, dimensions: [("pool", "orders")])
+/// let metrics = try PoolMetrics(pool, dimensions: [("pool", "orders")])
 /// Task { await metrics.run(every: .seconds(10)) }
 /// ```
 public final class PoolMetrics<P: Pool>: Sendable {

@@ -15,7 +15,7 @@ import ServiceLifecycle
 ///
 /// ```swift
 /// let pool = try QueuePool(...)
-/// let group = ServiceGroup(services: [app, PoolService(pool)], logger: logger)
+/// let group = ServiceGroup(services: [app, try PoolService(pool)], logger: logger)
 /// try await group.run()
 /// ```
 public struct PoolService<P: Pool>: Service {
