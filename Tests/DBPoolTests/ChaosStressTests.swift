@@ -76,8 +76,12 @@ final class ChaosStressTests: XCTestCase {
         /// checked at rest, once those threads are done.
         private let detachedClosedLater = Guarded<[ChaosConnection]>([])
         func closesLater(_ connection: ChaosConnection) { detachedClosedLater.update { $0.append(connection) } }
-        func checkDetachedClosedOnce() {
-            for connection in detachedClosedLater.value where connection.closeCount != 1 {
+        /// A detached connection is not the pool's, so `checkedOut == 0` does not say its close on
+        /// the driver threads is done: wait (briefly) until each has been closed at least once.
+        func checkDetachedClosedOnce() async {
+            let connections = detachedClosedLater.value
+            _ = await Harness.waitUntil { connections.allSatisfy { $0.closeCount >= 1 } }
+            for connection in connections where connection.closeCount != 1 {
                 violation("closing a detached fairy closed its connection \(connection.closeCount) times")
             }
         }
@@ -228,7 +232,7 @@ final class ChaosStressTests: XCTestCase {
         // At rest: the counters tell the truth, once the returns that async callers handed to the
         // pool's driver threads are done.
         _ = await Harness.waitUntil { pool.checkedOut == 0 }
-        checker.checkDetachedClosedOnce()
+        await checker.checkDetachedClosedOnce()
         XCTAssertEqual(checker.violations, [], chaos.failureMessage)
         XCTAssertEqual(pool.checkedOut, 0, "checkedOut at rest; \(pool.status()); \(chaos.failureMessage)")
         XCTAssertEqual(pool.waiting, 0, "waiting at rest; \(chaos.failureMessage)")

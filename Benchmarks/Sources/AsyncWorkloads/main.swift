@@ -92,6 +92,14 @@ func runAll() async {
         print(fmt(await w1Async(pool, form: .withConnection, cycles: 50_000, reps: 5), 0), fmt(await w1Async(pool, form: .connectClose, cycles: 50_000, reps: 5), 0))
         return
     }
+    if args.only == "nio-w1" {
+        // W1 over the async no-op driver against the blocking W1, alone (ns per cycle and ratio).
+        let asyncPool = await makeAsyncNoOpPool()
+        let blocking = w1Blocking(makeW1Pool(driverThreads: .automatic))
+        let async = await w1Async(asyncPool, form: .withConnection, cycles: 50_000)
+        print("async no-op withConnection \(fmt(async, 0)) ns, blocking \(fmt(blocking, 0)) ns: \(fmt(async / blocking, 2))x")
+        return
+    }
     if args.only == "select1", let url {
         // Async SELECT 1 against PostgresClient only, interleaved.
         for _ in 0..<args.reps {

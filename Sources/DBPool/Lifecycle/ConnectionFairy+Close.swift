@@ -39,13 +39,20 @@ extension ConnectionFairy {
             closeNestedOrClosed(transactionWasReset: transactionWasReset)
             return
         }
-        if returnsOnDriverThreads, let executor = context.driverExecutor, !executor.isCurrent,
-            !returnMakesNoDriverCall(transactionWasReset: transactionWasReset)
-        {
-            returnOnDriverThreads(executor, transactionWasReset: transactionWasReset)
-            return
-        }
+        if returnsOnDriverThreads, handedToDriverThreads(transactionWasReset: transactionWasReset) { return }
         finishReturn(transactionWasReset: transactionWasReset)
+    }
+
+    /// An async caller's return, handed to the driver threads unless it runs there already or
+    /// makes no driver call; `false` if the caller must finish it. Out of line, so that the
+    /// blocking close stays small enough to inline.
+    @usableFromInline
+    func handedToDriverThreads(transactionWasReset: Bool) -> Bool {
+        guard let executor = context.driverExecutor, !executor.isCurrent,
+            !returnMakesNoDriverCall(transactionWasReset: transactionWasReset)
+        else { return false }
+        returnOnDriverThreads(executor, transactionWasReset: transactionWasReset)
+        return true
     }
 
     /// Whether this fairy's return makes no driver call and runs no listener, so that it may
@@ -103,14 +110,8 @@ extension ConnectionFairy {
             let (exchanged, original) = nesting.compareExchange(
                 expected: current, desired: current - 1, ordering: .acquiringAndReleasing)
             if exchanged {
-                if current == 1 {
-                    if returnsOnDriverThreads, let executor = context.driverExecutor, !executor.isCurrent,
-                        !returnMakesNoDriverCall(transactionWasReset: transactionWasReset)
-                    {
-                        returnOnDriverThreads(executor, transactionWasReset: transactionWasReset)
-                    } else {
-                        finishReturn(transactionWasReset: transactionWasReset)
-                    }
+                if current == 1, !(returnsOnDriverThreads && handedToDriverThreads(transactionWasReset: transactionWasReset)) {
+                    finishReturn(transactionWasReset: transactionWasReset)
                 }
                 return
             }
