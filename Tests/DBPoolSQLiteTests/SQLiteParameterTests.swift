@@ -9,18 +9,6 @@ final class SQLiteParameterTests: XCTestCase {
         try SQLiteConnection(path: ":memory:")
     }
 
-    private func sqliteError(_ body: () throws -> Void, file: StaticString = #filePath, line: UInt = #line) -> SQLiteError? {
-        do {
-            try body()
-            XCTFail("expected a SQLiteError, nothing was thrown", file: file, line: line)
-        } catch let error as SQLiteError {
-            return error
-        } catch {
-            XCTFail("expected a SQLiteError, got \(type(of: error)): \(error)", file: file, line: line)
-        }
-        return nil
-    }
-
     func testEveryValueKindRoundTripsTyped() throws {
         let conn = try memory()
         try conn.execute("CREATE TABLE t (i, d, s, b, f, n)")
@@ -69,23 +57,23 @@ final class SQLiteParameterTests: XCTestCase {
 
     func testTooFewParametersNamesBothCounts() throws {
         let conn = try memory()
-        let error = sqliteError { try conn.execute("SELECT ?, ?", [1]) }
+        let error = expectSQLiteError { try conn.execute("SELECT ?, ?", [1]) }
         XCTAssertEqual(error?.code, SQLITE_RANGE)
         XCTAssertEqual(error?.message, "wrong number of parameters: the statement has 2 placeholder positions (?1…?2), got 1 value")
     }
 
     func testTooManyParametersNamesBothCounts() throws {
         let conn = try memory()
-        let error = sqliteError { _ = try conn.queryRows("SELECT ?", [1, 2]) }
+        let error = expectSQLiteError { _ = try conn.queryRows("SELECT ?", [1, 2]) }
         XCTAssertEqual(error?.message, "wrong number of parameters: the statement has 1 placeholder (?1), got 2 values")
-        let none = sqliteError { _ = try conn.query("SELECT 1", [1]) }
+        let none = expectSQLiteError { _ = try conn.query("SELECT 1", [1]) }
         XCTAssertEqual(none?.message, "wrong number of parameters: the statement has no placeholders, got 1 value")
     }
 
     func testTypeTheTableRejectsNamesTheBoundKinds() throws {
         let conn = try memory()
         try conn.execute("CREATE TABLE s (n INTEGER) STRICT")
-        let error = sqliteError { try conn.execute("INSERT INTO s (n) VALUES (?)", ["not a number"]) }
+        let error = expectSQLiteError { try conn.execute("INSERT INTO s (n) VALUES (?)", ["not a number"]) }
         XCTAssertEqual(error?.code, SQLITE_CONSTRAINT)
         XCTAssertEqual(error?.message.hasPrefix("cannot store TEXT value in INTEGER column s.n"), true, error?.message ?? "")
         XCTAssertEqual(error?.message.hasSuffix("(bound: ?1 text)"), true, error?.message ?? "")
@@ -95,7 +83,7 @@ final class SQLiteParameterTests: XCTestCase {
     func testMoreThanOneStatementWithParametersIsRejected() throws {
         let conn = try memory()
         try conn.execute("CREATE TABLE m (v)")
-        let error = sqliteError { try conn.execute("INSERT INTO m VALUES (?); DELETE FROM m", [1]) }
+        let error = expectSQLiteError { try conn.execute("INSERT INTO m VALUES (?); DELETE FROM m", [1]) }
         XCTAssertEqual(error?.code, SQLITE_MISUSE)
         XCTAssertEqual(error?.message.hasPrefix("the SQL text holds more than one statement"), true)
         XCTAssertEqual(try conn.query("SELECT count(*) FROM m"), [["0"]], "nothing ran")
@@ -108,15 +96,15 @@ final class SQLiteParameterTests: XCTestCase {
         try conn.execute("CREATE TABLE z (v)")
         let sql = "INSERT INTO z VALUES (1)\u{0}; DROP TABLE z"
         let message = "SQL text contains a NUL byte at UTF-8 offset 24; SQL must not contain NUL (bind such a value as a parameter instead)"
-        XCTAssertEqual(sqliteError { try conn.execute(sql) }?.message, message)
-        XCTAssertEqual(sqliteError { _ = try conn.query(sql) }?.message, message)
-        XCTAssertEqual(sqliteError { try conn.execute(sql, []) }?.message, message)
-        XCTAssertEqual(sqliteError { _ = try conn.queryRows(sql) }?.code, SQLITE_MISUSE)
+        XCTAssertEqual(expectSQLiteError { try conn.execute(sql) }?.message, message)
+        XCTAssertEqual(expectSQLiteError { _ = try conn.query(sql) }?.message, message)
+        XCTAssertEqual(expectSQLiteError { try conn.execute(sql, []) }?.message, message)
+        XCTAssertEqual(expectSQLiteError { _ = try conn.queryRows(sql) }?.code, SQLITE_MISUSE)
         XCTAssertEqual(try conn.query("SELECT count(*) FROM z"), [["0"]], "no part of it ran")
     }
 
     func testNULInPathIsRejected() throws {
-        let error = sqliteError { _ = try SQLiteConnection(path: "/tmp/a\u{0}b.db") }
+        let error = expectSQLiteError { _ = try SQLiteConnection(path: "/tmp/a\u{0}b.db") }
         XCTAssertEqual(error?.code, SQLITE_MISUSE)
         XCTAssertEqual(error?.message, "path contains a NUL byte at UTF-8 offset 6; a SQLite path must not contain NUL")
     }
@@ -124,7 +112,7 @@ final class SQLiteParameterTests: XCTestCase {
     func testParameterisedStatementOnClosedConnectionIsADisconnect() throws {
         let conn = try memory()
         try conn.close()
-        let error = sqliteError { try conn.execute("SELECT ?", [1]) }
+        let error = expectSQLiteError { try conn.execute("SELECT ?", [1]) }
         XCTAssertEqual(error?.connectionClosed, true)
         XCTAssertTrue(SQLiteDialect().isDisconnect(try XCTUnwrap(error), connection: conn))
     }
