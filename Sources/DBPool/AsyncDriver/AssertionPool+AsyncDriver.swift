@@ -8,10 +8,9 @@ extension AssertionPool {
         storeCheckoutLocation: Bool = true, options: PoolOptions = PoolOptions(), dialect: some AsyncDialect<Connection>,
         creator: @escaping @Sendable () async throws -> Connection
     ) throws {
-        try AsyncDriverOptions.validate(options)
         try self.init(
             storeCheckoutLocation: storeCheckoutLocation,
-            context: Self.makeContext(.async(creator), dialect: AsyncDialectBridge(base: dialect), options: options, driverIsAsync: true))
+            context: Self.asyncDriverContext(.async(creator), dialect: dialect, options: options))
     }
 
     /// Creates an AssertionPool over an async driver, with a creator that receives the record.
@@ -19,9 +18,8 @@ extension AssertionPool {
         storeCheckoutLocation: Bool = true, options: PoolOptions = PoolOptions(), dialect: some AsyncDialect<Connection>,
         creator: @escaping @Sendable (ConnectionRecord<Connection>) async throws -> Connection
     ) throws {
-        try AsyncDriverOptions.validate(options)
         try self.init(
             storeCheckoutLocation: storeCheckoutLocation,
-            context: Self.makeContext(.async(creator), dialect: AsyncDialectBridge(base: dialect), options: options, driverIsAsync: true))
+            context: Self.asyncDriverContext(.async(creator), dialect: dialect, options: options))
     }
 }

@@ -8,9 +8,8 @@ extension StaticPool {
         options: PoolOptions = PoolOptions(), dialect: some AsyncDialect<Connection>,
         creator: @escaping @Sendable () async throws -> Connection
     ) throws {
-        try AsyncDriverOptions.validate(options)
         try self.init(
-            context: Self.makeContext(.async(creator), dialect: AsyncDialectBridge(base: dialect), options: options, driverIsAsync: true))
+            context: Self.asyncDriverContext(.async(creator), dialect: dialect, options: options))
     }
 
     /// Creates a StaticPool over an async driver, with a creator that receives the record.
@@ -18,8 +17,7 @@ extension StaticPool {
         options: PoolOptions = PoolOptions(), dialect: some AsyncDialect<Connection>,
         creator: @escaping @Sendable (ConnectionRecord<Connection>) async throws -> Connection
     ) throws {
-        try AsyncDriverOptions.validate(options)
         try self.init(
-            context: Self.makeContext(.async(creator), dialect: AsyncDialectBridge(base: dialect), options: options, driverIsAsync: true))
+            context: Self.asyncDriverContext(.async(creator), dialect: dialect, options: options))
     }
 }

@@ -37,6 +37,15 @@ extension SimplePoolKind {
             connectionLimit: connectionLimit, driverIsAsync: driverIsAsync)
     }
 
+    /// The context of a pool over an async driver: the options checked for one
+    /// (``AsyncDriverOptions``), the dialect behind the bridge.
+    static func asyncDriverContext(
+        _ creator: Creator<Connection>, dialect: some AsyncDialect<Connection>, options: PoolOptions
+    ) throws -> PoolContext<Connection> {
+        try AsyncDriverOptions.validate(options)
+        return makeContext(creator, dialect: AsyncDialectBridge(base: dialect), options: options, driverIsAsync: true)
+    }
+
     /// The context for `recreate()`: the same creator, dialect and options, a copy of the listeners.
     var recreatedContext: PoolContext<Connection> { context.recreated(kind: Self.kindName) }
 }
