@@ -168,7 +168,7 @@ struct Wakeup<Record: AnyObject>: Equatable {
     @usableFromInline
     enum Resume {
         case signal(DispatchSemaphore)
-        case resume(CheckedContinuation<Void, any Error>?)
+        case resume(UnsafeContinuation<Void, any Error>?)
     }
 
     @usableFromInline let waiter: Waiter<Record>

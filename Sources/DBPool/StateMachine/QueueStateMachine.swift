@@ -147,7 +147,7 @@ struct QueueStateMachine<Record: PoolSlot> {
     /// waiter comes with its continuation, kept until the machine wakes it; a cancellation that
     /// arrived before it was queued fails it here.
     @inlinable
-    mutating func acquire(enqueueing waiter: Waiter<Record>, continuation: CheckedContinuation<Void, any Error>? = nil) -> Action {
+    mutating func acquire(enqueueing waiter: Waiter<Record>, continuation: UnsafeContinuation<Void, any Error>? = nil) -> Action {
         if let failure = waiter.failure { return Action(.fail(failure)) }
         if let next = take(site: waiter.site) { return Action(next) }
         if overtakeWindow > 0, waiter.isBlocking { waiter.enqueuedAt = timestamper.readPreciseStamp() }

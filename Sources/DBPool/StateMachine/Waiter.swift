@@ -61,8 +61,11 @@ final class Waiter<Record: AnyObject>: @unchecked Sendable {
     @usableFromInline
     var failure: WaitFailure?
     /// An async waiter's continuation while it is queued; taken out by the machine when it wakes it.
+    /// Unchecked (no allocation per wait): it is resumed exactly once because only the machine,
+    /// under the pool's lock, takes it out, and a ``Wakeup`` carries it to the one resume; a
+    /// waiter served during its second look never stores it and resumes it itself.
     @usableFromInline
-    var continuation: CheckedContinuation<Void, any Error>?
+    var continuation: UnsafeContinuation<Void, any Error>?
     /// When a blocking waiter joined the queue, as a precise ``Timestamper`` stamp: how long it may
     /// still be overtaken is measured from here. Set only when overtaking is on.
     @usableFromInline

@@ -41,7 +41,7 @@ extension QueuePool {
         // itself and goes on with what it was given.
         var next = Machine.Next.wait
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
                 next = send { $0.acquire(enqueueing: waiter, continuation: continuation) }
                 if case .wait = next { return }
                 continuation.resume()
