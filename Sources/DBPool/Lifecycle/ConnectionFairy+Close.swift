@@ -45,8 +45,10 @@ extension ConnectionFairy {
 
     /// An async caller's return, handed to the driver threads unless it runs there already or
     /// makes no driver call; `false` if the caller must finish it. Out of line, so that the
-    /// blocking close stays small enough to inline.
-    @usableFromInline
+    /// blocking close stays small enough to inline; inlinable, so that it is specialised for
+    /// the connection type (unspecialised, its generic reads retained and released the context,
+    /// the box and the connection: about a quarter of an async W1 cycle).
+    @inlinable @inline(never)
     func handedToDriverThreads(transactionWasReset: Bool) -> Bool {
         guard let executor = context.driverExecutor, !executor.isCurrent,
             !returnMakesNoDriverCall(transactionWasReset: transactionWasReset)
@@ -61,17 +63,18 @@ extension ConnectionFairy {
     /// `checkin` listener, and a record to go back to (a detached connection is closed). A close
     /// the return causes (overflow, shutdown) is started there without being waited for, as
     /// every async driver's close off the pool's threads is.
-    @usableFromInline
+    @inlinable
     func returnMakesNoDriverCall(transactionWasReset: Bool) -> Bool {
-        guard let needsReset = context.needsReset, recordStorage != nil,
-            !context.events.has(.reset), !context.events.has(.checkin)
+        // Ordered so that the common answers read no reference they would have to retain.
+        guard context.asksNeedsReset, !context.events.has(.reset), !context.events.has(.checkin), recordStorage != nil
         else { return false }
-        guard let box, !box.isClosedByRecord else { return true }
         switch context.resetOnReturn {
         case .noAction: return true
-        case .rollback: return transactionWasReset || !needsReset(box.value)
-        case .commit: return !needsReset(box.value)
+        case .rollback: if transactionWasReset { return true }
+        case .commit: break
         }
+        guard let box, !box.isClosedByRecord, let needsReset = context.needsReset else { return true }
+        return !needsReset(box.value)
     }
 
     /// Returns the connection and waits until it is back in the pool (or, for a detached fairy,

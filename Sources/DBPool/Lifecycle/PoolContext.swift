@@ -37,6 +37,9 @@ final class PoolContext<Connection>: Sendable {
     /// An async driver's ``AsyncDialect/needsReset(_:)``; `nil` for a blocking driver, whose
     /// return always goes through its reset.
     @usableFromInline let needsReset: (@Sendable (Connection) -> Bool)?
+    /// Whether ``needsReset`` is set: a plain flag, which the return reads without retaining
+    /// the closure.
+    @usableFromInline let asksNeedsReset: Bool
     /// Pool-wide invalidation as a generation counter rather than SQLAlchemy's timestamp: a record
     /// remembers the generation it connected in, and is stale once the counter has moved past it.
     /// Two events in the same clock tick cannot be misordered this way.
@@ -67,6 +70,7 @@ final class PoolContext<Connection>: Sendable {
         } else {
             self.needsReset = nil
         }
+        self.asksNeedsReset = needsReset != nil
         self.events = events
         self.options = options
         self.poolName = options.loggingName ?? kind
