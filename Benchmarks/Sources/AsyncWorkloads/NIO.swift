@@ -12,7 +12,7 @@ import PostgresNIO
 
 typealias NIOPool = QueuePool<PooledPostgresConnection>
 
-private let quietLogger = Logger(label: "bench.nio") { _ in SwiftLogNoOpLogHandler() }
+let quietLogger = Logger(label: "bench.nio") { _ in SwiftLogNoOpLogHandler() }
 
 /// postgres-nio's connection configuration for a `postgresql://` URL on loopback, no TLS.
 func nioConfiguration(url: String) -> PostgresConnection.Configuration {
@@ -38,9 +38,9 @@ func makeNIOPool(url: String, size: Int = 8, resetOnReturn: ResetOnReturn = .rol
 
 /// N tasks running `sql` through our pool's async `withConnection`, each op's wait being the
 /// time from the call to the body's start.
-func nioTasks(_ pool: NIOPool, tasks: Int, sql: String, duration: Duration) async -> OpsRun {
+func nioTasks(_ pool: NIOPool, tasks: Int, sql: String, duration: Duration, preferring executor: (any TaskExecutor)? = nil) async -> OpsRun {
     let query = PostgresQuery(unsafeSQL: sql)
-    return await timedTasks(tasks, duration: duration) {
+    return await timedTasks(tasks, duration: duration, preferring: executor) {
         let t0 = nowNs()
         return try await pool.withConnection { fairy in
             let wait = nowNs() &- t0
@@ -126,6 +126,7 @@ func nioSection(url: String, reps: Int, duration: Duration) async -> [String] {
     var rate: [NIOCell: [Double]] = [:], gap: [NIOCell: [Double]] = [:], p99: [NIOCell: [Double]] = [:]
     var cpu: [NIOCell: [Double]] = [:], switches: [NIOCell: [Double]] = [:]
     var worstGap: [String: Double] = [:]
+    var noPool: [String: [Double]] = [:], onLoops: [String: [Double]] = [:]
 
     for rep in 1...reps {
         note("nio: repetition \(rep) of \(reps)")
@@ -153,6 +154,25 @@ func nioSection(url: String, reps: Int, duration: Duration) async -> [String] {
                     }
                     return done
                 }
+            }
+            if side == order.last {
+                // The references (see NIOPlacement.swift): no pool, and the N = 64 `SELECT 1`
+                // cells with every task on the event loops.
+                for (_, sql) in queries {
+                    note("nio: no pool, \(sql)")
+                    let result = await measuredCell { await noPoolTasks(url: url, sql: sql, duration: duration, preferring: nil) }
+                    noPool[sql, default: []].append(result.run.perSecond)
+                }
+                let loops = CurrentEventLoopExecutor.shared
+                note("nio: on event loops, ours and PostgresClient")
+                let pool = try! await makeNIOPool(url: url)
+                onLoops[ours, default: []].append(
+                    await measuredCell { await nioTasks(pool, tasks: 64, sql: "SELECT 1", duration: duration, preferring: loops) }.run.perSecond)
+                await pool.shutdown(gracePeriod: .seconds(2))
+                let theirs = try! await withPostgresClient(url: url) { pgClient in
+                    await measuredCell { await clientTasks(pgClient, tasks: 64, sql: "SELECT 1", duration: duration, preferring: loops) }
+                }
+                onLoops[client, default: []].append(theirs.run.perSecond)
             }
             for (cell, result) in zip(cells, results) {
                 rate[cell, default: []].append(result.run.perSecond)
@@ -201,6 +221,19 @@ func nioSection(url: String, reps: Int, duration: Duration) async -> [String] {
             out("| \(label) | \(n) | \(spread(rate[a]!, 0)) | \(spread(rate[b]!, 0)) | \(fmt(ratio, 2))× | \(target) | \(fmt(median(p99[a]!), 2)) / \(fmt(median(p99[b]!), 2)) | \(fmt(gap[a]!.max()!)) / \(fmt(gap[b]!.max()!)) | \(fmt(median(cpu[a]!))) / \(fmt(median(cpu[b]!))) | \(fmt(median(switches[a]!), 2)) / \(fmt(median(switches[b]!), 2)) |")
         }
     }
+    out()
+    out("What the pools are up against, in the same run (see `NIOPlacement.swift`):")
+    out()
+    out("| reference | ops/s | ÷ PostgresClient at N = 64 | ÷ ours at N = 64 |")
+    out("|---|---|---|---|")
+    for (label, sql) in queries {
+        let rate64 = { (side: String) in median(rate[NIOCell(side: side, tasks: 64, query: sql)]!) }
+        let best = median(noPool[sql]!)
+        out("| no pool: 8 tasks, each owning one of 8 connections, \(label) | \(spread(noPool[sql]!, 0)) | \(fmt(best / rate64(client), 2))× | \(fmt(best / rate64(ours), 2))× |")
+    }
+    let loopsOurs = median(onLoops[ours]!), loopsClient = median(onLoops[client]!)
+    out("| `SELECT 1`, N = 64, every task on the event loops: ours | \(spread(onLoops[ours]!, 0)) | \(fmt(loopsOurs / loopsClient, 2))× (both on the loops) | \(fmt(loopsOurs / median(rate[NIOCell(side: ours, tasks: 64, query: "SELECT 1")]!), 2))× |")
+    out("| `SELECT 1`, N = 64, every task on the event loops: PostgresClient | \(spread(onLoops[client]!, 0)) | \(fmt(loopsClient / median(rate[NIOCell(side: client, tasks: 64, query: "SELECT 1")]!), 2))× | |")
     out()
     out("Worst heartbeat gap over the whole comparison (a task sleeping 1 ms in a loop; the gap includes the 1 ms): ours \(fmt(worstGap[ours]!)) ms, PostgresClient \(fmt(worstGap[client]!)) ms; target ≤ 20 ms: \(verdict(worstGap[ours]! <= 20)).")
     out()

@@ -78,9 +78,9 @@ func withPostgresClient<T: Sendable>(url: String, size: Int = 8, _ body: @Sendab
 
 let clientLogger = Logger(label: "bench.query")
 
-func clientTasks(_ client: PostgresClient, tasks: Int, sql: String, duration: Duration) async -> OpsRun {
+func clientTasks(_ client: PostgresClient, tasks: Int, sql: String, duration: Duration, preferring executor: (any TaskExecutor)? = nil) async -> OpsRun {
     let query = PostgresQuery(unsafeSQL: sql)
-    return await timedTasks(tasks, duration: duration) {
+    return await timedTasks(tasks, duration: duration, preferring: executor) {
         let t0 = nowNs()
         return try await client.withConnection { connection in
             let wait = nowNs() &- t0

@@ -71,18 +71,23 @@ struct OpsRun {
 }
 
 /// `count` async tasks that each repeat `op` until `duration` has passed. `op` returns its wait.
-func timedTasks(_ count: Int, duration: Duration, _ op: @escaping @Sendable () async throws -> UInt64) async -> OpsRun {
+func timedTasks(
+    _ count: Int, duration: Duration, preferring executor: (any TaskExecutor)? = nil,
+    _ op: @escaping @Sendable () async throws -> UInt64
+) async -> OpsRun {
     let deadline = nowNs() &+ UInt64(durationNs(duration))
     let start = nowNs()
     let waits = await withTaskGroup(of: [UInt64].self) { group in
         for _ in 0..<count {
             group.addTask {
-                var waits: [UInt64] = []
-                waits.reserveCapacity(4096)
-                while nowNs() < deadline {
-                    do { waits.append(try await op()) } catch { fatalError("workload failed: \(error)") }
+                await withTaskExecutorPreference(executor) {
+                    var waits: [UInt64] = []
+                    waits.reserveCapacity(4096)
+                    while nowNs() < deadline {
+                        do { waits.append(try await op()) } catch { fatalError("workload failed: \(error)") }
+                    }
+                    return waits
                 }
-                return waits
             }
         }
         var all: [UInt64] = []

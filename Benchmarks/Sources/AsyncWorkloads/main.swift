@@ -5,7 +5,8 @@
 //
 //   AsyncWorkloads [--reps N] [--seconds S] [--skip-cost] [--skip-nio]
 //                  [--only fairness [--think-us N] | --only cost | --only select1 | --only nio
-//                   | --only nio-one [--side ours|client|ours-noreset] [--tasks N] [--sql SQL]]
+//                   | --only nio-one [--side ours|client|ours-noreset|no-pool] [--tasks N] [--sql SQL]
+//                                    [--on-event-loops]]
 //
 // Every scenario is repeated N times (default 3), interleaved, and reported as the median with
 // the range in brackets; ratios are taken between medians of the same run.
@@ -23,6 +24,8 @@ struct Arguments {
     var side = "ours"
     var tasks = 64
     var sql = "SELECT 1"
+    /// nio-one: every task prefers `CurrentEventLoopExecutor` (a placement diagnostic).
+    var onEventLoops = false
     init() {
         var args = CommandLine.arguments.dropFirst()
         while let arg = args.popFirst() {
@@ -36,6 +39,7 @@ struct Arguments {
             case "--side": side = args.popFirst() ?? side
             case "--tasks": tasks = Int(args.popFirst() ?? "") ?? tasks
             case "--sql": sql = args.popFirst() ?? sql
+            case "--on-event-loops": onEventLoops = true
             default: FileHandle.standardError.write("unknown argument \(arg)\n".data(using: .utf8)!); exit(2)
             }
         }
@@ -119,19 +123,22 @@ func runAll() async {
     }
     if args.only == "nio-one", let url {
         // One cell of the nio comparison, `--reps` times, e.g. under perf record.
+        let executor: (any TaskExecutor)? = args.onEventLoops ? CurrentEventLoopExecutor.shared : nil
         for _ in 0..<args.reps {
             let result: NIOResult
             switch args.side {
             case "client":
                 result = try! await withPostgresClient(url: url) { client in
-                    await measuredCell { await clientTasks(client, tasks: args.tasks, sql: args.sql, duration: duration) }
+                    await measuredCell { await clientTasks(client, tasks: args.tasks, sql: args.sql, duration: duration, preferring: executor) }
                 }
+            case "no-pool":
+                result = await measuredCell { await noPoolTasks(url: url, sql: args.sql, duration: duration, preferring: executor) }
             default:
                 let pool = try! await makeNIOPool(url: url, resetOnReturn: args.side == "ours-noreset" ? .noAction : .rollback)
-                result = await measuredCell { await nioTasks(pool, tasks: args.tasks, sql: args.sql, duration: duration) }
+                result = await measuredCell { await nioTasks(pool, tasks: args.tasks, sql: args.sql, duration: duration, preferring: executor) }
                 await pool.shutdown(gracePeriod: .seconds(2))
             }
-            print("\(args.side), \(args.tasks) tasks, \(args.sql): \(fmt(result.run.perSecond, 0)) ops/s, worst 1 ms heartbeat gap \(fmt(result.gapMs)) ms, \(fmt(result.cpuUsPerOp)) µs CPU and \(fmt(result.switchesPerOp, 2)) context switches per op")
+            print("\(args.side)\(args.onEventLoops ? " (on event loops)" : ""), \(args.side == "no-pool" ? 8 : args.tasks) tasks, \(args.sql): \(fmt(result.run.perSecond, 0)) ops/s, worst 1 ms heartbeat gap \(fmt(result.gapMs)) ms, \(fmt(result.cpuUsPerOp)) µs CPU and \(fmt(result.switchesPerOp, 2)) context switches per op")
         }
         return
     }
