@@ -29,11 +29,12 @@
         of some class; a bare `SomethingTests` must be a test class. So a renamed or deleted test
         cannot leave the docs pointing at nothing.
 
-    scripts/check-docs.py curation <symbol-graph-dir>
+    scripts/check-docs.py curation <symbol-graph-dir> [Integrations]
         Every top-level public symbol of each module (from its symbol graph) must be listed as
         `- ``Symbol``` under `## Topics` on that module's landing page,
         Sources/<Module>/<Module>.docc/<Module>.md, so
-        that a new public type cannot slip into DocC's automatic "Other" groups unnoticed.
+        that a new public type cannot slip into DocC's automatic "Other" groups unnoticed. With
+        `Integrations`, the same for the Integrations package's four modules.
 """
 import json
 import pathlib
@@ -43,6 +44,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SNIPPET_DIR = ROOT / "Tests" / "DocSnippetTests"
 MODULES = ["DBPool", "DBPoolTesting", "DBPoolSQLite", "DBPoolPostgres"]
+INTEGRATIONS_MODULES = ["DBPoolPostgresNIO", "DBPoolLogging", "DBPoolMetrics", "DBPoolServiceLifecycle"]
 
 
 def doc_files():
@@ -209,11 +211,12 @@ def check_tests():
     return not problems
 
 
-def check_curation(graph_dir):
+def check_curation(graph_dir, package="."):
     problems = []
-    for module in MODULES:
+    modules = MODULES if package == "." else INTEGRATIONS_MODULES
+    for module in modules:
         graph = pathlib.Path(graph_dir) / module / f"{module}.symbols.json"
-        landing = ROOT / "Sources" / module / f"{module}.docc" / f"{module}.md"
+        landing = ROOT / package / "Sources" / module / f"{module}.docc" / f"{module}.md"
         if not graph.exists() or not landing.exists():
             problems.append(f"{module}: missing {graph if not graph.exists() else landing}")
             continue
@@ -237,7 +240,7 @@ if __name__ == "__main__":
         sys.exit(0 if check_snippets() else 1)
     if sys.argv[1:2] == ["tests"]:
         sys.exit(0 if check_tests() else 1)
-    if sys.argv[1:2] == ["curation"] and len(sys.argv) == 3:
-        sys.exit(0 if check_curation(sys.argv[2]) else 1)
+    if sys.argv[1:2] == ["curation"] and len(sys.argv) in (3, 4):
+        sys.exit(0 if check_curation(sys.argv[2], *sys.argv[3:]) else 1)
     print(__doc__, file=sys.stderr)
     sys.exit(2)

@@ -2,7 +2,7 @@ import DBPool
 import Metrics
 import Synchronization
 
-/// swift-metrics instruments for one pool, fed from the pool's own ``DBPool/PoolStatistics``.
+/// swift-metrics instruments for one pool, fed from the pool's own `PoolStatistics`.
 ///
 /// Each ``report()`` takes one snapshot (O(1), under the pool's lock) and
 /// - sets the gauges `<prefix>.idle`, `.in_use`, `.waiting`, `.connecting`, `.open`;
@@ -40,7 +40,7 @@ public final class PoolMetrics<P: Pool>: Sendable {
     }
 
     /// Creates the instruments (`<labelPrefix>.<name>`, each with `dimensions`), made by `factory`.
-    /// Throws ``DBPool/PoolError/invalidArgument(_:)`` for an empty prefix.
+    /// Throws `PoolError.invalidArgument(_:)` for an empty prefix.
     public init(
         _ pool: P, labelPrefix: String = "dbpool", dimensions: [(String, String)] = [],
         factory: any MetricsFactory = MetricsSystem.factory

@@ -24,7 +24,7 @@ extension PostgresNIODialect {
 
     /// An async creator from a server's address, the role, its password, the database and the
     /// TLS mode (`.disable`, `.prefer(context)` or `.require(context)`). Throws
-    /// ``DBPool/PoolError/invalidArgument(_:)`` for a port outside 1...65535 or an empty host
+    /// `PoolError.invalidArgument(_:)` for a port outside 1...65535 or an empty host
     /// or user name.
     public static func creator(
         host: String, port: Int = 5432, username: String, password: String?, database: String?,

@@ -2,7 +2,7 @@ import DBPool
 import Logging
 import PostgresNIO
 
-/// The ``DBPool/AsyncDialect`` for postgres-nio: pools ``PooledPostgresConnection``s.
+/// The `AsyncDialect` for postgres-nio: pools ``PooledPostgresConnection``s.
 ///
 /// - Reset: `ROLLBACK` (or `COMMIT`) only when the connection may have a transaction open
 ///   (see ``PooledPostgresConnection``); otherwise the return makes no round trip.

@@ -5,7 +5,7 @@ import ServiceLifecycle
 /// pool is shut down when the group shuts down.
 ///
 /// `run()` waits for the group's graceful shutdown, then calls
-/// ``DBPool/Pool/shutdown(gracePeriod:)-(Duration)->Int`` (async form): new checkouts fail,
+/// `Pool.shutdown(gracePeriod:)` (async form): new checkouts fail,
 /// idle connections close, and connections still out get up to `gracePeriod` to come back.
 /// Cancelled instead (the group was cancelled, or the grace period of the group ran out),
 /// `run()` still shuts the pool down but stops waiting at once, so it returns promptly.
@@ -27,7 +27,7 @@ public struct PoolService<P: Pool>: Service {
     /// closed when they are returned); `nil` reports nothing.
     public let onShutdown: (@Sendable (_ stillCheckedOut: Int) -> Void)?
 
-    /// Creates the service. Throws ``DBPool/PoolError/invalidArgument(_:)`` for a negative
+    /// Creates the service. Throws `PoolError.invalidArgument(_:)` for a negative
     /// grace period.
     public init(_ pool: P, gracePeriod: Duration = .seconds(30), onShutdown: (@Sendable (Int) -> Void)? = nil) throws {
         guard gracePeriod >= .zero else {

@@ -66,6 +66,20 @@ private func postgresNIOPage() async throws -> Int {
     return count
 }
 
+private func postgresNIOEventLoops(_ pool: QueuePool<PooledPostgresConnection>) async throws -> Int {
+    // snippet: postgres-nio-event-loops
+    let loops = EventLoopGroupTaskExecutor()
+    let open = try await withTaskExecutorPreference(loops) {
+        try await pool.withConnection { fairy in
+            var count = 0
+            for try await n in try await fairy.connection.query("SELECT count(*)::int FROM orders").decode(Int.self) { count = n }
+            return count
+        }
+    }
+    // end snippet
+    return open
+}
+
 private func loggingPage() throws -> QueuePool<MyConnection> {
     // snippet: logging-page
     //! import DBPool
