@@ -72,8 +72,6 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "DBPoolPostgresNIO", package: "swift-db-pool-integrations"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // A tiny release driver for valgrind --tool=callgrind (no package-benchmark, no interposer).

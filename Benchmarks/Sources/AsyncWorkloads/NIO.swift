@@ -166,7 +166,7 @@ func nioSection(url: String, reps: Int, duration: Duration) async -> [String] {
                     let result = await measuredCell { await noPoolTasks(url: url, sql: sql, duration: duration, preferring: nil) }
                     noPool[sql, default: []].append(result.run.perSecond)
                 }
-                let loops = CurrentEventLoopExecutor.shared
+                let loops = onEventLoops
                 note("nio: on event loops, ours and PostgresClient")
                 let pool = try! await makeNIOPool(url: url)
                 onLoops[ours, default: []].append(

@@ -1,28 +1,13 @@
 import BenchSupport
-import NIOCore
-import NIOPosix
+import DBPoolPostgresNIO
 import PostgresNIO
 
 // Two references for the postgres-nio comparison (issue 15 item 4), which say what the pools
-// are up against: the same queries with no pool at all, and with the tasks placed on the
-// connections' event loops.
+// are up against: the same queries with no pool at all, and with every task on the event loops
+// (DBPoolPostgresNIO's opt-in `EventLoopGroupTaskExecutor`, given to both sides alike).
 
-/// A task executor that runs each job on the event loop it is enqueued from (a continuation
-/// resumed by a connection's channel handler stays on that connection's loop), or on the next
-/// loop of postgres-nio's default group when enqueued from elsewhere. A task that prefers it
-/// runs its nonisolated code on the event loops: its statements are written without a hop, and
-/// their answers resume it where they arrive. Only for `--on-event-loops`, a diagnostic: nothing
-/// in the libraries runs user code on the event loops.
-final class CurrentEventLoopExecutor: TaskExecutor {
-    static let shared = CurrentEventLoopExecutor()
-    private let group = PostgresConnection.defaultEventLoopGroup
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
-        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
-    }
-}
+/// The executor of the "on the event loops" cells, over postgres-nio's default group.
+let onEventLoops = EventLoopGroupTaskExecutor()
 
 /// No pool: 8 tasks, each owning one of 8 `PostgresConnection`s for the whole run, running `sql`
 /// back to back. With no checkout, no wait and no hand-off, this is what any pool of 8

@@ -24,7 +24,7 @@ struct Arguments {
     var side = "ours"
     var tasks = 64
     var sql = "SELECT 1"
-    /// nio-one: every task prefers `CurrentEventLoopExecutor` (a placement diagnostic).
+    /// nio-one: every task prefers DBPoolPostgresNIO's `EventLoopGroupTaskExecutor` (a placement diagnostic).
     var onEventLoops = false
     init() {
         var args = CommandLine.arguments.dropFirst()
@@ -123,7 +123,7 @@ func runAll() async {
     }
     if args.only == "nio-one", let url {
         // One cell of the nio comparison, `--reps` times, e.g. under perf record.
-        let executor: (any TaskExecutor)? = args.onEventLoops ? CurrentEventLoopExecutor.shared : nil
+        let executor: (any TaskExecutor)? = args.onEventLoops ? onEventLoops : nil
         for _ in 0..<args.reps {
             let result: NIOResult
             switch args.side {
