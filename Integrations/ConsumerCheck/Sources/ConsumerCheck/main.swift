@@ -50,6 +50,18 @@ func transactionExample(_ pool: QueuePool<PooledPostgresConnection>) async throw
     }
 }
 
+/// DBPoolPostgresNIO's event-loop executor: the same pool, used from a task on the loops.
+func eventLoopsExample(_ pool: QueuePool<PooledPostgresConnection>) async throws -> Int {
+    let loops = EventLoopGroupTaskExecutor()
+    return try await withTaskExecutorPreference(loops) {
+        try await pool.withConnection { fairy in
+            var count = 0
+            for try await n in try await fairy.connection.query("SELECT 7").decode(Int.self) { count = n }
+            return count
+        }
+    }
+}
+
 /// DBPoolLogging's overview: a pool's log sent to swift-log.
 func loggingExample() throws -> QueuePool<MyConnection> {
     var logger = Logger(label: "db")
@@ -102,6 +114,8 @@ do {
     guard count == 3 else { fail("the postgres-nio query returned \(count), not 3") }
     let answer = try await transactionExample(nioPool)
     guard answer == 42 else { fail("the transaction returned \(answer), not 42") }
+    let seven = try await eventLoopsExample(nioPool)
+    guard seven == 7 else { fail("the query on the event loops returned \(seven), not 7") }
 
     let blockingPool = try loggingExample()
     let reporter = try metricsExample(nioPool)
