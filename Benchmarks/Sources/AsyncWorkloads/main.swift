@@ -96,6 +96,25 @@ func runAll() async {
         print(fmt(await w1Async(pool, form: .withConnection, cycles: 50_000, reps: 5), 0), fmt(await w1Async(pool, form: .connectClose, cycles: 50_000, reps: 5), 0))
         return
     }
+    if args.only == "nio-w2" {
+        // 64 tasks over the async no-op driver's QueuePool(8), each body yielding once while it
+        // holds its connection, so that most checkouts wait: the wait and hand-off path alone
+        // (ns per checkout, median of `--reps`).
+        let pool = try! await QueuePool(
+            poolSize: 8, maxOverflow: 0, timeout: .seconds(30), options: PoolOptions(prePing: false),
+            dialect: NoOpAsyncDialect()) { NoOpConnection() }
+        var samples: [Double] = []
+        for _ in 0..<args.reps {
+            let run = await timedTasks(64, duration: duration) {
+                try await pool.withConnection { _ in await Task.yield() }
+                return 0
+            }
+            samples.append(Double(run.wallNs) / Double(run.ops))
+        }
+        let stats = pool.statistics
+        print("async no-op, 64 tasks over 8 connections: \(fmt(median(samples), 0)) ns per checkout (\(samples.map { fmt($0, 0) }.joined(separator: ", "))); waits \(stats.waits) of \(stats.checkouts)")
+        return
+    }
     if args.only == "nio-w1" {
         // W1 over the async no-op driver against the blocking W1, alone (ns per cycle and ratio).
         let asyncPool = await makeAsyncNoOpPool()

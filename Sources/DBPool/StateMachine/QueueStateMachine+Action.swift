@@ -102,6 +102,14 @@ extension QueueStateMachine {
         @inlinable
         var orNil: Effects? { isEmpty ? nil : self }
 
+        /// Whether the effects only wake waiters that were served (a hand-off): no failure to
+        /// report, nothing to close, create, reconnect, ping, time or log.
+        @inlinable
+        var onlyServesWaiters: Bool {
+            close.isEmpty && create == 0 && reconnect.isEmpty && ping.isEmpty && timer == nil && leaks.isEmpty
+                && stillCheckedOut.isEmpty && wake.allSatisfy { $0.failure == nil }
+        }
+
         /// Effects that only wake `waiters`, or `nil` if there are none.
         @inlinable
         static func waking(_ waiters: [Wakeup<Record>]) -> Effects? {

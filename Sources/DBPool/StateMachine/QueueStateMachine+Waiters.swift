@@ -148,7 +148,7 @@ extension QueueStateMachine {
 
     /// A woken waiter comes for what it was granted (a record, a permit, a record to
     /// reconnect) or for its failure. The wait is counted here, once it is over.
-    @usableFromInline
+    @inlinable
     mutating func claim(_ waiter: Waiter<Record>) -> Action {
         guard let grant = waiter.grant.take() else {
             // Every wake-up sets one or the other first; `notServed` only guards the impossible.

@@ -16,8 +16,19 @@ extension QueuePool {
 
     /// Carries out an action's effects. Closing records and connecting report back to the
     /// machine, and the effects of those reports run here in turn.
-    @usableFromInline
+    ///
+    /// The commonest effect, a hand-off (waiters to wake with what they were granted, and
+    /// nothing else), is carried out here, specialised for the connection type with the event
+    /// that caused it; everything else in ``runInFull(_:)``.
+    @inlinable
     func run(_ effects: Machine.Effects) {
+        guard effects.onlyServesWaiters else { return runInFull(effects) }
+        for wakeup in effects.wake { wakeup.perform(error: PoolError.connectionClosed) }
+    }
+
+    /// ``run(_:)`` for any effects.
+    @usableFromInline
+    func runInFull(_ effects: Machine.Effects) {
         var timedOut: QueueSnapshot?
         for wakeup in effects.wake {
             if case let .timedOut(snapshot)? = wakeup.failure { timedOut = snapshot }

@@ -30,8 +30,9 @@ extension QueuePool {
     }
 
     /// The async wait: `first` unless it is `.wait`, else what the queued waiter is granted (or
-    /// its failure, thrown). Makes no driver call.
-    @usableFromInline
+    /// its failure, thrown). Makes no driver call. Inlinable, so that it and the events it
+    /// sends are specialised for the connection type: every checkout that waits runs it.
+    @inlinable
     func awaitGrant(site: CheckoutSite, after first: Machine.Next) async throws -> Machine.Next {
         guard case .wait = first else { return first }
         let start = readWaitStamp()
@@ -63,11 +64,13 @@ extension QueuePool {
     // the test waiting for real.
 
     /// Now, as a wait stamp: a reading of the pool's clock (fine resolution).
+    @usableFromInline
     func readWaitStamp() -> Int64 { context.timestamper.readPreciseStamp() }
 
     /// The deadline of a wait that starts at `start`, or `nil` to wait forever: without a
     /// timeout, and for a timeout so long that its deadline would not fit (beyond about 292
     /// years), where a timer would only sleep for ever.
+    @usableFromInline
     func waitDeadline(from start: Int64) -> Int64? {
         guard let timeout else { return nil }
         let (deadline, overflowed) = start.addingReportingOverflow(Timestamper.nanoseconds(in: timeout))

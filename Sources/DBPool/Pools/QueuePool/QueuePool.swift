@@ -246,8 +246,9 @@ public final class QueuePool<Connection>: Pool, RecordPool {
     }
 
     /// The checkout of what a waiter was granted: where the caller runs if it is a ready
-    /// record with nothing due, on the driver threads otherwise.
-    @usableFromInline
+    /// record with nothing due, on the driver threads otherwise. Inlinable, to be specialised
+    /// with ``awaitGrant(site:after:)``.
+    @inlinable
     func checkOut(granted next: Machine.Next, site: CheckoutSite, executor: DriverExecutor) async throws -> ConnectionFairy<Connection> {
         if case let .use(record) = next, record.isReady && !context.needsCheckoutLogic {
             return try Checkout.run(pool: self, record: record, site: site)
