@@ -6,9 +6,11 @@ import XCTest
 /// judged wrongly either costs a round trip or, worse, leaves a transaction open in the pool.
 final class TransactionEffectTests: XCTestCase {
     func testStatementsThatOpenATransaction() {
-        for sql in ["BEGIN", "begin", "BEGIN ISOLATION LEVEL SERIALIZABLE", "start transaction", "  \n\tBegin;",
-                    "-- note\nBEGIN", "/* note */ BEGIN", ";BEGIN", "COMMIT AND CHAIN", "rollback and chain",
-                    "ROLLBACK TO SAVEPOINT a", "rollback to a"] {
+        for sql in [
+            "BEGIN", "begin", "BEGIN ISOLATION LEVEL SERIALIZABLE", "start transaction", "  \n\tBegin;",
+            "-- note\nBEGIN", "/* note */ BEGIN", ";BEGIN", "COMMIT AND CHAIN", "rollback and chain",
+            "ROLLBACK TO SAVEPOINT a", "rollback to a"
+        ] {
             XCTAssertEqual(TransactionEffect(of: sql), .opens, sql)
         }
     }
@@ -20,8 +22,10 @@ final class TransactionEffectTests: XCTestCase {
     }
 
     func testStatementsThatDoNeither() {
-        for sql in ["SELECT 1", "", "   ", "-- only a comment", "/* unterminated BEGIN", "BEGINNING", "COMMITTED",
-                    "SELECT 'BEGIN'", "UPDATE t SET a = 1", "ÉBEGIN", "1 BEGIN", "WITH x AS (SELECT 1) SELECT * FROM x"] {
+        for sql in [
+            "SELECT 1", "", "   ", "-- only a comment", "/* unterminated BEGIN", "BEGINNING", "COMMITTED",
+            "SELECT 'BEGIN'", "UPDATE t SET a = 1", "ÉBEGIN", "1 BEGIN", "WITH x AS (SELECT 1) SELECT * FROM x"
+        ] {
             XCTAssertEqual(TransactionEffect(of: sql), .none, sql)
         }
     }
