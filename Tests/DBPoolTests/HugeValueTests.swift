@@ -135,6 +135,58 @@ final class HugeValueTests: XCTestCase {
         XCTAssertEqual(pool.checkedOut, 0)
     }
 
+    /// The maintenance tick's next due time, an instant past the pool's time base by more than
+    /// `Int64.max` seconds (an idle timeout of `Int64.max` seconds on a clock that has moved on),
+    /// became a stamp through `Duration.components`, which traps. Before the fix this stopped the
+    /// process whenever the maintenance thread ticked at such a moment (it once did in CI); here
+    /// the tick runs at that moment on purpose.
+    func testAMaintenanceTickPastAHugeIdleTimeoutDoesNotTrap() throws {
+        let clock = ManualClock()
+        let forever = Duration.seconds(Int64.max)
+        let options = PoolOptions(clock: clock, logHandler: .disabled, idleTimeout: forever, keepAlive: forever)
+        let pool = try queuePool(1, 0, options: options)
+        defer { pool.dispose() }
+        clock.advance(by: .seconds(86_400 * 365))
+        try pool.connect().close()
+        _ = pool.performMaintenance()
+        XCTAssertEqual(pool.checkedIn, 1, "the idle connection stays: its timeout is ~292 billion years away")
+    }
+
+    /// Durations longer than `Int64.max` seconds (a `Duration` holds up to about 1.7e20 s) in
+    /// every duration a pool accepts: the pool is made, used, maintained and described without
+    /// trapping.
+    func testDurationsBeyondInt64SecondsNeverTrap() throws {
+        let beyond = Duration.seconds(Int64.max) * 4
+        let clock = ManualClock()
+        let options = PoolOptions(
+            recycle: beyond, clock: clock, logHandler: .disabled, idleTimeout: beyond, keepAlive: beyond,
+            connectBackoff: ConnectBackoff(initial: beyond, maximum: beyond, multiplier: 2, jitter: 0),
+            leakDetectionThreshold: beyond, overtakeWindow: beyond)
+        let pool = try queuePool(1, 0, timeout: beyond, options: options)
+        defer { pool.dispose() }
+        clock.advance(by: .seconds(86_400 * 365))
+        let fairy = try pool.connect()
+        _ = pool.performMaintenance()
+        fairy.close()
+        _ = pool.performMaintenance()
+        XCTAssertEqual(pool.checkedIn, 1)
+        XCTAssertFalse(pool.statistics.description.isEmpty)
+        // The one bounded duration refuses it with a clear error rather than trapping.
+        XCTAssertThrowsError(try DriverExecutor(maximumThreads: 1, idleThreadLifetime: beyond)) { error in
+            guard case PoolError.invalidArgument(let message) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(message.contains("idleThreadLifetime"), message)
+        }
+    }
+
+    func testNanosecondsSaturateForDurationsBeyondInt64Seconds() {
+        let beyond = Duration.seconds(Int64.max) + .seconds(Int64.max)
+        XCTAssertEqual(Timestamper.nanoseconds(in: beyond), .max)
+        XCTAssertEqual(Timestamper.nanoseconds(in: .zero - beyond), .min)
+        XCTAssertEqual(Timestamper.nanoseconds(in: .seconds(Int64.max)), .max)
+        XCTAssertEqual(Timestamper.nanoseconds(in: .milliseconds(1_500)), 1_500_000_000)
+        XCTAssertEqual(Timestamper.nanoseconds(in: .milliseconds(-1_500)), -1_500_000_000)
+    }
+
     func testAHugeTimeoutStillWaitsForAReturnedConnection() throws {
         let pool = try queuePool(1, 0, timeout: .seconds(Int64.max))
         let held = try pool.connect()

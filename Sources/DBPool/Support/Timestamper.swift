@@ -80,6 +80,11 @@ struct Timestamper: Sendable {
     /// A duration in whole nanoseconds, saturating instead of overflowing.
     @usableFromInline
     static func nanoseconds(in duration: Duration) -> Int64 {
+        // `components` traps when the seconds do not fit in an Int64, which a difference of
+        // instants can exceed (a clock moved on, plus a timeout of `Int64.max` seconds); any
+        // such duration is far past what the nanoseconds can hold anyway.
+        guard duration < .seconds(Int64.max) else { return .max }
+        guard duration > .seconds(Int64.min) else { return .min }
         let (seconds, attoseconds) = duration.components
         let (scaled, overflowed) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflowed { return seconds < 0 ? .min : .max }
