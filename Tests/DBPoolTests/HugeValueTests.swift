@@ -162,15 +162,20 @@ final class HugeValueTests: XCTestCase {
             recycle: beyond, clock: clock, logHandler: .disabled, idleTimeout: beyond, keepAlive: beyond,
             connectBackoff: ConnectBackoff(initial: beyond, maximum: beyond, multiplier: 2, jitter: 0),
             leakDetectionThreshold: beyond, overtakeWindow: beyond)
-        let pool = try queuePool(1, 0, timeout: beyond, options: options)
+        let dbapi = MockDBAPI()
+        let pool = try queuePool(1, 0, timeout: beyond, options: options, creator: dbapi.creator())
         defer { pool.dispose() }
         clock.advance(by: .seconds(86_400 * 365))
+        dbapi.failNextConnects(1)
+        XCTAssertThrowsError(try pool.connect(), "a failed connect starts the backoff")
+        clock.advance(by: beyond)
         let fairy = try pool.connect()
         _ = pool.performMaintenance()
         fairy.close()
         _ = pool.performMaintenance()
         XCTAssertEqual(pool.checkedIn, 1)
         XCTAssertFalse(pool.statistics.description.isEmpty)
+        XCTAssertEqual(formatSeconds(beyond), "3.6893488147419103e+19")
         // The one bounded duration refuses it with a clear error rather than trapping.
         XCTAssertThrowsError(try DriverExecutor(maximumThreads: 1, idleThreadLifetime: beyond)) { error in
             guard case PoolError.invalidArgument(let message) = error else { return XCTFail("\(error)") }

@@ -88,6 +88,11 @@ public struct PoolTimeoutDetail: Sendable, CustomStringConvertible {
 
 /// Formats a duration as seconds with two decimals, as SQLAlchemy's `%.2f`.
 func formatSeconds(_ duration: Duration) -> String {
+    // `components` traps for more seconds than an Int64 holds; so long a duration gets no
+    // hundredths worth printing.
+    guard duration < .seconds(Int64.max) + .seconds(1), duration > .seconds(Int64.min) - .seconds(1) else {
+        return "\(duration / .seconds(1))"
+    }
     let (seconds, attoseconds) = duration.components
     // Work in hundredths with round-half-up so that the text never depends on Foundation; in
     // 128 bits, because any Int64 count of seconds times 100 must fit (a timeout may be huge).

@@ -45,8 +45,10 @@ public struct ConnectBackoff: Sendable, Equatable {
         return min(.seconds(delay * shortened), maximum)
     }
 
+    /// `duration` in seconds. Divided, not read through `components`, which traps for more
+    /// seconds than an Int64 holds (a `Duration` holds about 1.7e20).
     private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+        duration / .seconds(1)
     }
 
     func validate() throws {
