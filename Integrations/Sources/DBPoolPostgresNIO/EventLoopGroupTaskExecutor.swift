@@ -20,11 +20,11 @@ import PostgresNIO
 /// Why it is faster: a statement is answered on its connection's event loop, and a task that
 /// prefers this executor resumes there instead of on Swift's global executor; its next statement
 /// is written from the loop, and a connection handed back to the pool wakes the next waiting task
-/// on the same loop. Under load that removes most thread wake-ups. Measured on 2 cores with 64
-/// tasks sharing 8 connections (`SELECT 1`, `Benchmarks/run-async --only nio`), it raised
-/// throughput by about a quarter and cut the process's CPU per statement by about a fifth; alone
-/// (one task) it gains little. Tasks on the loops also pay no thread hop on the way to a
-/// statement, which is why it suits code that is mostly database calls.
+/// on the same loop. That removes most thread wake-ups. Measured on 2 cores with `SELECT 1`
+/// (`Benchmarks/run-async --only nio`): with 64 tasks sharing 8 connections it raised
+/// throughput by a quarter to a third and cut the process's CPU per statement by about a fifth;
+/// with one task, throughput rose by about a fifth and context switches per statement halved.
+/// It suits code that is mostly database calls.
 ///
 /// The price: the task's code runs on an event loop, so anything in it that blocks (a lock held
 /// long, synchronous file I/O, a CPU-heavy loop) holds up every connection on that loop. Code
