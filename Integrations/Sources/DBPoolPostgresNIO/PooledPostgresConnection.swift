@@ -27,15 +27,16 @@ import Synchronization
 public final class PooledPostgresConnection: Sendable {
     private let base: PostgresConnection
     private let mayBeInTransaction = Atomic<Bool>(false)
-    /// The connection's event loop, from which every statement is sent.
-    private let sender: EventLoopTaskExecutor
+    /// The connection's event loop as a task executor (an `EventLoop` is a group of one), from
+    /// which every statement is sent: see ``send(_:file:line:)`` for why.
+    private let sender: EventLoopGroupTaskExecutor
     /// The logger postgres-nio logs this connection's queries to.
     public let logger: Logger
 
     /// Wraps an open connection.
     public init(_ connection: PostgresConnection, logger: Logger) {
         base = connection
-        sender = EventLoopTaskExecutor(connection.eventLoop)
+        sender = EventLoopGroupTaskExecutor(connection.eventLoop)
         self.logger = logger
     }
 
@@ -91,6 +92,11 @@ public final class PooledPostgresConnection: Sendable {
     /// write run in one event-loop job (a write made on the loop goes through the pipeline at
     /// once): if the channel is active then, the write reaches postgres-nio's handler, which
     /// answers it or fails it; if not, nothing is written and the statement fails at once.
+    ///
+    /// (postgres-nio 1.33.2 writes the statement with `promise: nil`, so a write that fails at
+    /// the head of a closed pipeline is reported nowhere and the statement's own promise is never
+    /// completed; vapor/postgres-nio#487 fixed that and #501 reverted the fix.
+    /// `UpstreamPostgresNIOTests` reproduces it with postgres-nio alone.)
     @discardableResult
     func send(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> PostgresRowSequence {
         try await withTaskExecutorPreference(sender) {
