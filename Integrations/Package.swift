@@ -66,6 +66,7 @@ let package = Package(
             name: "DBPoolPostgresNIOTests",
             dependencies: [
                 "DBPoolPostgresNIO",
+                .product(name: "DBPoolTesting", package: "swift-db-pool"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

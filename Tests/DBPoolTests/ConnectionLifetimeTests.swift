@@ -26,6 +26,43 @@ final class ConnectionLifetimeTests: XCTestCase {
         XCTAssertEqual(pool.statistics.closes[.recycledByAge], recycled)
     }
 
+    /// A connection made for a checkout is used by that checkout, even when the connect took
+    /// longer than `recycle`: its age is checked once per checkout, as SQLAlchemy's
+    /// `get_connection` does, so a slow connect is not followed by a second one. (The first
+    /// checkout makes a new record; the second reconnects a recycled one.) The connect moves the
+    /// clock past `recycle` while it runs.
+    func testAConnectionMadeForACheckoutIsNotRecycledByThatCheckout() throws {
+        let dbapi = MockDBAPI()
+        let clock = ManualClock()
+        dbapi.beforeConnect = { _ in clock.advance(by: .seconds(20)) }
+        let pool = try lifecyclePool(1, dbapi: dbapi, clock: clock) { $0.recycle = .seconds(10) }
+        try pool.connect().close()
+        XCTAssertEqual(dbapi.connections.count, 1, "a new record: one connect")
+        XCTAssertEqual(pool.statistics.closes[.recycledByAge, default: 0], 0)
+        try pool.connect().close()
+        XCTAssertEqual(dbapi.connections.count, 2, "a record past its age: one reconnect")
+        XCTAssertEqual(pool.statistics.closes[.recycledByAge], 1)
+    }
+
+    /// The same for the pool kinds that make their record at checkout.
+    func testSimplePoolKindsUseTheConnectionTheyJustMadeForTheCheckout() throws {
+        let dbapi = MockDBAPI()
+        let clock = ManualClock()
+        dbapi.beforeConnect = { _ in clock.advance(by: .seconds(20)) }
+        let options = PoolOptions(recycle: .seconds(10), clock: clock, logHandler: .disabled)
+        let pools: [any Pool<MockConnection>] = [
+            try NullPool(options: options, dialect: MockDialect(), creator: dbapi.creator()),
+            try StaticPool(options: options, dialect: MockDialect(), creator: dbapi.creator()),
+            try AssertionPool(options: options, dialect: MockDialect(), creator: dbapi.creator()),
+            try SingletonThreadPool(options: options, dialect: MockDialect(), creator: dbapi.creator())
+        ]
+        for pool in pools {
+            let before = dbapi.connections.count
+            try pool.connect().close()
+            XCTAssertEqual(dbapi.connections.count, before + 1, "\(type(of: pool)): one connect for one checkout")
+        }
+    }
+
     /// maxUsage recycles a connection after that many checkouts, counted as a maxUsage close and
     /// not as an invalidation.
     func testMaxUsageRecyclesAfterNCheckouts() throws {

@@ -56,4 +56,24 @@ final class WarmPoolTests: XCTestCase {
             "the idle record was reconnected; connecting: \(pool.statistics.connecting)")
         XCTAssertEqual(pool.checkedIn, 1)
     }
+
+    /// A connection the pool opened on its own (here for minIdle) may sit idle for a long time
+    /// before its first checkout, so pre-ping checks it then; only a connection made for the
+    /// checkout itself skips the ping.
+    func testPrePingChecksAPreFilledConnectionAtItsFirstCheckout() throws {
+        let dbapi = MockDBAPI()
+        let log = MockCallLog()
+        let pool = try QueuePool(
+            poolSize: 2, maxOverflow: 0, options: PoolOptions(prePing: true, logHandler: .disabled, minIdle: 1),
+            dialect: MockDialect(log: log), creator: dbapi.creator())
+        defer { pool.dispose() }
+        XCTAssertEqual(dbapi.connections.count, 1, "minIdle opened one")
+        let first = try pool.connect()
+        XCTAssertEqual(log.entries.filter { $0 == "P" }.count, 1, "the pre-filled connection is pinged")
+        let second = try pool.connect()
+        XCTAssertEqual(dbapi.connections.count, 2)
+        XCTAssertEqual(log.entries.filter { $0 == "P" }.count, 1, "the one made for this checkout is not")
+        first.close()
+        second.close()
+    }
 }

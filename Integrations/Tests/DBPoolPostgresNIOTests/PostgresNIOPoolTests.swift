@@ -1,5 +1,6 @@
 import DBPool
 import DBPoolPostgresNIO
+import DBPoolTesting
 import Foundation
 import PostgresNIO
 import Synchronization
@@ -128,15 +129,21 @@ final class PostgresNIOPoolTests: XCTestCase {
         try await assertNoBackendsLeft(name)
     }
 
+    /// On the pool's clock, moved by hand: with real time and a 40 ms recycle, a slow connect
+    /// under load made the connection older than its recycle age before the test looked again.
     func testRecycleChangesTheBackend() async throws {
         let name = "dbpool-nio-recycle"
-        let pool = try await makePool(name) { $0.recycle = .milliseconds(40) }
+        let clock = ManualClock()
+        let pool = try await makePool(name) {
+            $0.recycle = .seconds(10); $0.clock = clock
+        }
         let first = try await backendPID(of: pool)
+        clock.advance(by: .seconds(9))
         let again = try await backendPID(of: pool)
         XCTAssertEqual(again, first, "reused before its recycle age")
-        try await Task.sleep(for: .milliseconds(50))
+        clock.advance(by: .seconds(2))
         let second = try await backendPID(of: pool)
-        XCTAssertNotEqual(first, second, "recycled after 40 ms")
+        XCTAssertNotEqual(first, second, "recycled after 10 s")
         XCTAssertEqual(pool.statistics.closes[.recycledByAge], 1)
         await pool.shutdown(gracePeriod: .seconds(5))
         try await assertNoBackendsLeft(name)

@@ -36,8 +36,15 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     /// The pool-wide invalidation generation this connection was made in.
     @usableFromInline @exclusivity(unchecked) var connectGeneration = 0
     /// Set when a connection is made; cleared by the first checkout pass that runs checkout logic,
-    /// so that pre-ping skips a connection that was just created.
+    /// so that pre-ping skips a connection that was just created. A connection made in the
+    /// background (QueuePool's pre-fill, `minIdle`, a replacement) is not fresh: it may sit idle
+    /// for a long time before its first checkout, which pings it then.
     @usableFromInline @exclusivity(unchecked) var fresh = false
+    /// Set when a connection is made, and taken by the first checkout that asks whether the
+    /// connection must be replaced: a connection made for that checkout is used by it, even if
+    /// the connect took longer than `recycle` (its age is checked once per checkout, as
+    /// SQLAlchemy's `get_connection` does). Cleared for a connection made in the background.
+    @usableFromInline @exclusivity(unchecked) var madeForCheckout = false
     /// Set by a soft invalidation; the next checkout replaces the connection.
     @usableFromInline @exclusivity(unchecked) var softInvalidated = false
     /// How many fairies hold this record: 0 or 1, except in StaticPool.
@@ -130,6 +137,15 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     /// Whether the record holds a connection (ready or not): what `minIdle` counts.
     @usableFromInline var hasConnection: Bool { guarded { box != nil } }
 
+    /// A connection just made with no checkout under way (pre-fill, `minIdle`, a replacement):
+    /// its first checkout may come much later, so it neither skips pre-ping nor its age check.
+    func madeInBackground() {
+        guarded {
+            fresh = false
+            madeForCheckout = false
+        }
+    }
+
     /// Makes the new connection a checkout needs (see ``needsConnect``): closes the old one, if
     /// any, for its reason, then connects. Throws what the creator or a connect listener threw.
     func reconnect() throws {
@@ -171,6 +187,7 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
         context.counters.created.wrappingAdd(1, ordering: .relaxed)
         box = ConnectionBox(connection)
         fresh = true
+        madeForCheckout = true
         softInvalidated = false
         usageCount = 0
         effectiveRecycle = context.recycle.map(context.jittered)
@@ -212,8 +229,11 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     @usableFromInline
     func getConnectionSlow() throws -> ConnectionBox<Connection> {
         try guarded {
+            let justMade = madeForCheckout
+            // Also after a connect made here: this checkout is the one it was made for.
+            defer { madeForCheckout = false }
             if let connection = box?.value {
-                if let (reason, category) = recycleReason() {
+                if let (reason, category) = recycleReason(ignoringAge: justMade) {
                     context.log(.info, "Connection \(reason); recycling")
                     closeConnection(connection, terminate: true, reason: category)
                     info.removeAll()
@@ -232,9 +252,11 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
         }
     }
 
+    /// Why the connection must be replaced before a checkout uses it, or `nil`. `ignoringAge`:
+    /// the connection was made for this checkout (see ``madeForCheckout``).
     @usableFromInline
-    func recycleReason() -> (String, CloseReason)? {
-        if let recycle = effectiveRecycle, let start = lastConnectTime, context.options.clock.now - start > recycle {
+    func recycleReason(ignoringAge: Bool = false) -> (String, CloseReason)? {
+        if !ignoringAge, let recycle = effectiveRecycle, let start = lastConnectTime, context.options.clock.now - start > recycle {
             return ("exceeded recycle age", .recycledByAge)
         }
         if let maxUsage = context.maxUsage, usageCount >= maxUsage {

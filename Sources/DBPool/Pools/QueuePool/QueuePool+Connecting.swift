@@ -15,6 +15,7 @@ extension QueuePool {
             report(.failed(newRecord: true, creatorFailure: creatorFailure))
             throw error
         }
+        if site == nil { record.madeInBackground() }
         report(.created(record, checkout: site))
         return record
     }
@@ -49,6 +50,7 @@ extension QueuePool {
     func reconnectInBackground(_ record: Record) {
         do {
             try reportingReconnect(of: record) { try record.reconnect() }
+            record.madeInBackground()
         } catch {
             record.invalidate(error)
         }
