@@ -27,9 +27,9 @@ final class ConnectionLifetimeTests: XCTestCase {
     }
 
     /// A connection made for a checkout is used by that checkout, even when the connect took
-    /// longer than `recycle`: its age is checked once per checkout, as SQLAlchemy's
-    /// `get_connection` does, so a slow connect is not followed by a second one. (The first
-    /// checkout makes a new record; the second reconnects a recycled one.) The connect moves the
+    /// longer than `recycle`, so a slow connect is not followed by a second one (SQLAlchemy
+    /// would make a new record's connection again here; a listed difference). The first
+    /// checkout makes a new record; the second reconnects a recycled one. The connect moves the
     /// clock past `recycle` while it runs.
     func testAConnectionMadeForACheckoutIsNotRecycledByThatCheckout() throws {
         let dbapi = MockDBAPI()

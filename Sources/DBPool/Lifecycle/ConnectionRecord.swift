@@ -42,8 +42,8 @@ public final class ConnectionRecord<Connection>: PoolSlot, @unchecked Sendable {
     @usableFromInline @exclusivity(unchecked) var fresh = false
     /// Set when a connection is made, and taken by the first checkout that asks whether the
     /// connection must be replaced: a connection made for that checkout is used by it, even if
-    /// the connect took longer than `recycle` (its age is checked once per checkout, as
-    /// SQLAlchemy's `get_connection` does). Cleared for a connection made in the background.
+    /// the connect took longer than `recycle` (SQLAlchemy would make it again; a listed
+    /// difference). Cleared for a connection made in the background.
     @usableFromInline @exclusivity(unchecked) var madeForCheckout = false
     /// Set by a soft invalidation; the next checkout replaces the connection.
     @usableFromInline @exclusivity(unchecked) var softInvalidated = false
