@@ -9,14 +9,16 @@ struct EventFixture {
     let recorder: EventRecorder
     let pool: QueuePool<MockConnection>
 
+    /// `recognisesDisconnects` and `pingThrowsOnDisconnect` configure the ``MockDialect``.
     init(
         poolSize: Int = 2, maxOverflow: Int = 0, options: PoolOptions = PoolOptions(logHandler: .disabled),
-        attachRecorder: Bool = true
+        attachRecorder: Bool = true, recognisesDisconnects: Bool = true, pingThrowsOnDisconnect: Bool = false
     ) throws {
         recorder = EventRecorder(log: log)
         pool = try QueuePool(
-            poolSize: poolSize, maxOverflow: maxOverflow, timeout: .milliseconds(50),
-            options: options, dialect: MockDialect(log: log), creator: dbapi.creator("foo.db"))
+            poolSize: poolSize, maxOverflow: maxOverflow, timeout: .milliseconds(50), options: options,
+            dialect: MockDialect(log: log, recognisesDisconnects: recognisesDisconnects, pingThrowsOnDisconnect: pingThrowsOnDisconnect),
+            creator: dbapi.creator("foo.db"))
         if attachRecorder { recorder.attach(to: pool.events) }
     }
 

@@ -2,38 +2,14 @@ import DBPool
 import DBPoolTesting
 import XCTest
 
-private struct PingFixture {
-    let dbapi = MockDBAPI()
-    let log = MockCallLog()
-    let recorder: EventRecorder
-    let pool: QueuePool<MockConnection>
-
-    init(
-        poolSize: Int = 1, prePing: Bool = true, recognisesDisconnects: Bool = true,
-        pingThrowsOnDisconnect: Bool = false
-    ) throws {
-        recorder = EventRecorder(log: log)
-        pool = try QueuePool(
-            poolSize: poolSize, maxOverflow: 0, timeout: .milliseconds(50),
-            options: PoolOptions(prePing: prePing, logHandler: .disabled),
-            dialect: MockDialect(
-                log: log, recognisesDisconnects: recognisesDisconnects,
-                pingThrowsOnDisconnect: pingThrowsOnDisconnect),
-            creator: dbapi.creator("foo.db"))
-        recorder.attach(to: pool.events)
-    }
-
-    /// Checks out `count` connections at once and returns them all, so the pool holds `count` idle
-    /// (non-fresh after their first checkout) connections, oldest first in the queue.
-    @discardableResult
-    func warm(_ count: Int) throws -> [MockConnection] {
-        let fairies = try (0..<count).map { _ in try pool.connect() }
-        let conns = fairies.map { $0.dbapiConnection! }
-        fairies.forEach { $0.close() }
-        log.removeAll()
-        recorder.clear()
-        return conns
-    }
+/// The pre-ping tests' pool: an ``EventFixture`` of one connection with pre-ping on, whose
+/// dialect may be told to miss disconnects or to throw from a failed ping.
+private func pingFixture(
+    poolSize: Int = 1, prePing: Bool = true, recognisesDisconnects: Bool = true, pingThrowsOnDisconnect: Bool = false
+) throws -> EventFixture {
+    try EventFixture(
+        poolSize: poolSize, options: PoolOptions(prePing: prePing, logHandler: .disabled),
+        recognisesDisconnects: recognisesDisconnects, pingThrowsOnDisconnect: pingThrowsOnDisconnect)
 }
 
 /// prePing: every checkout of a connection that is not brand new pings it first. A failed ping
@@ -42,7 +18,7 @@ private struct PingFixture {
 final class PrePingTests: XCTestCase {
     /// A connection just made by a reconnect is not pinged; the checkout after that is.
     func testNoPingOnConnectionJustMadeByReconnect() throws {
-        let f = try PingFixture()
+        let f = try pingFixture()
         try f.warm(1)
         let first = try f.pool.connect()
         first.invalidate()
@@ -63,7 +39,7 @@ final class PrePingTests: XCTestCase {
 
     /// Every other outermost checkout pings once, visible as one cursor() call.
     func testEveryNonFreshCheckoutPingsOnce() throws {
-        let f = try PingFixture()
+        let f = try pingFixture()
         for _ in 0..<3 { try f.pool.connect().close() }
         XCTAssertEqual(f.dbapi.connections.count, 1)
         XCTAssertEqual(
@@ -76,7 +52,7 @@ final class PrePingTests: XCTestCase {
     /// true), closes (terminates) the stale connection exactly once with no reset, reconnects, and
     /// checks out the new connection without pinging it.
     func testFailedPingInvalidatesClosesAndReconnects() throws {
-        let f = try PingFixture()
+        let f = try pingFixture()
         let old = try XCTUnwrap(f.warm(1).first)
         old.failPing = .disconnect
 
@@ -101,7 +77,7 @@ final class PrePingTests: XCTestCase {
     /// terminate, connect, no ping) when next checked out, not eagerly; a connection made after the
     /// failure is kept and pinged normally.
     func testFailedPingReplacesOlderIdleConnectionsOnTheirNextCheckout() throws {
-        let f = try PingFixture(poolSize: 3)
+        let f = try pingFixture(poolSize: 3)
         let conns = try f.warm(3)
         f.dbapi.dropAll()
 
@@ -134,7 +110,7 @@ final class PrePingTests: XCTestCase {
     /// A ping that throws an error the dialect classifies as a disconnect counts as
     /// a failed ping (same sequence, same DisconnectionError(invalidatePool: true)).
     func testPingErrorClassifiedAsDisconnectCountsAsFailedPing() throws {
-        let f = try PingFixture(poolSize: 2, pingThrowsOnDisconnect: true)
+        let f = try pingFixture(poolSize: 2, pingThrowsOnDisconnect: true)
         let log = f.log
         let conns = try f.warm(2)
         conns[0].failPing = .disconnect
@@ -157,7 +133,7 @@ final class PrePingTests: XCTestCase {
     /// Any other ping error propagates unwrapped; the record is invalidated (the event carries the
     /// error, the connection is closed once) and returned; no checkout event; the pool is not invalidated.
     func testNonDisconnectPingErrorPropagatesAndReturnsInvalidatedRecord() throws {
-        let f = try PingFixture(poolSize: 2)
+        let f = try pingFixture(poolSize: 2)
         let conns = try f.warm(2)
         conns[0].failPing = .error
 
@@ -182,7 +158,7 @@ final class PrePingTests: XCTestCase {
     /// A ping error the dialect does not recognise as a disconnect propagates, even if it is
     /// a MockDisconnectError (recognisesDisconnects: false).
     func testUnrecognisedPingErrorPropagates() throws {
-        let f = try PingFixture(recognisesDisconnects: false, pingThrowsOnDisconnect: true)
+        let f = try pingFixture(recognisesDisconnects: false, pingThrowsOnDisconnect: true)
         let conn = try XCTUnwrap(f.warm(1).first)
         conn.failPing = .disconnect
         XCTAssertThrowsError(try f.pool.connect()) { error in
@@ -236,7 +212,7 @@ final class PrePingTests: XCTestCase {
     /// (checkedIn, overflow, checkedOut) are intact. After the database is back, the next checkout
     /// reconnects (no ping: fresh).
     func testConnectErrorWhileReconnectingAfterFailedPingPropagatesCountersIntact() throws {
-        let f = try PingFixture(poolSize: 2)
+        let f = try pingFixture(poolSize: 2)
         try f.warm(2)
         let held = try f.pool.connect()  // conns[0] out, conns[1] idle
         f.log.removeAll()
