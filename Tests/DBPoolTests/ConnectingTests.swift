@@ -11,25 +11,17 @@ final class ConnectingTests: XCTestCase {
     /// returned meanwhile serves a waiter instead of a new connect.
     func testAtMostMaxConnectingConnectsRunAtOnce() throws {
         let dbapi = MockDBAPI()
-        let inFlight = Guarded(0)
-        let maxInFlight = Guarded(0)
+        let connects = ConnectsInFlight()
         let gate = DispatchSemaphore(value: 0)
-        dbapi.beforeConnect = { _ in
-            let now = inFlight.update {
-                $0 += 1; return $0
-            }
-            maxInFlight.update { $0 = max($0, now) }
-            gate.wait()
-            inFlight.update { $0 -= 1 }
-        }
+        dbapi.beforeConnect = { _ in connects.count { gate.wait() } }
         let pool = try lifecyclePool(10, dbapi: dbapi) { $0.maxConnecting = 2 }
         let done = Guarded(0)
         let threads = (0..<5).map { _ in Harness.spawn { if let f = try? pool.connect() { done.update { $0 += 1 }; f.close() } } }
-        XCTAssertTrue(Harness.eventually { inFlight.value == 2 && pool.waiting == 3 })
+        XCTAssertTrue(Harness.eventually { connects.inFlight.value == 2 && pool.waiting == 3 })
         for _ in 0..<5 { gate.signal() }
         for thread in threads { XCTAssertTrue(thread.finished()) }
         XCTAssertEqual(done.value, 5)
-        XCTAssertEqual(maxInFlight.value, 2)
+        XCTAssertEqual(connects.most.value, 2)
         XCTAssertEqual(pool.checkedOut, 0)
         XCTAssertEqual(pool.checkedIn, dbapi.connections.count, "a connection returned meanwhile served a waiter instead of a new connect")
         XCTAssertLessThanOrEqual(dbapi.connections.count, 5)
@@ -47,22 +39,15 @@ final class ConnectingTests: XCTestCase {
         let warm = try (0..<4).map { _ in try pool.connect() }
         warm.forEach { $0.close() }
         clock.advance(by: .seconds(61))
-        let inFlight = Guarded(0), maxInFlight = Guarded(0)
+        let connects = ConnectsInFlight()
         let gate = DispatchSemaphore(value: 0)
-        dbapi.beforeConnect = { _ in
-            let now = inFlight.update {
-                $0 += 1; return $0
-            }
-            maxInFlight.update { $0 = max($0, now) }
-            gate.wait()
-            inFlight.update { $0 -= 1 }
-        }
+        dbapi.beforeConnect = { _ in connects.count { gate.wait() } }
         let threads = (0..<4).map { _ in Harness.spawn { try? pool.connect().close() } }
-        XCTAssertTrue(Harness.eventually { inFlight.value == 2 && pool.waiting == 2 })
+        XCTAssertTrue(Harness.eventually { connects.inFlight.value == 2 && pool.waiting == 2 })
         XCTAssertEqual(pool.statistics.connecting, 2)
         for _ in 0..<4 { gate.signal() }
         for thread in threads { XCTAssertTrue(thread.finished()) }
-        XCTAssertEqual(maxInFlight.value, 2)
+        XCTAssertEqual(connects.most.value, 2)
         XCTAssertEqual(dbapi.connections.count, 4 + 4, "each recycled record reconnected once")
         XCTAssertEqual(pool.statistics.connecting, 0)
         XCTAssertEqual(pool.checkedOut, 0)
@@ -149,22 +134,30 @@ final class ConnectingTests: XCTestCase {
         XCTAssertEqual(dbapi.connectCount, 3, "one probe in the second step")
         XCTAssertEqual(pool.waiting, 8)
         // The database comes back: one probe succeeds, then everyone is served.
-        let inFlight = Guarded(0)
-        let maxInFlight = Guarded(0)
+        let connects = ConnectsInFlight()
         dbapi.shutdown(false)
-        dbapi.beforeConnect = { _ in
-            let now = inFlight.update {
-                $0 += 1; return $0
-            }
-            maxInFlight.update { $0 = max($0, now) }
-            usleep(2_000)
-            inFlight.update { $0 -= 1 }
-        }
+        dbapi.beforeConnect = { _ in connects.count { usleep(2_000) } }
         clock.advance(by: .seconds(4))
         for thread in threads { XCTAssertTrue(thread.finished(within: 20)) }
         XCTAssertEqual(served.value, 8)
-        XCTAssertLessThanOrEqual(maxInFlight.value, 2, "recovery connects within maxConnecting")
+        XCTAssertLessThanOrEqual(connects.most.value, 2, "recovery connects within maxConnecting")
         XCTAssertEqual(pool.statistics.consecutiveConnectFailures, 0)
         XCTAssertEqual(pool.checkedOut, 0)
+    }
+}
+
+/// Counts the connects running at once, and the most there ever were, for a `beforeConnect` hook.
+private final class ConnectsInFlight: Sendable {
+    let inFlight = Guarded(0)
+    let most = Guarded(0)
+
+    /// Runs `hold` (which keeps the connect open) counted as one connect in flight.
+    func count(_ hold: () -> Void) {
+        let now = inFlight.update {
+            $0 += 1; return $0
+        }
+        most.update { $0 = max($0, now) }
+        hold()
+        inFlight.update { $0 -= 1 }
     }
 }
